@@ -1,0 +1,27 @@
+"""augkit: image data augmentation for TensorFlow/Keras that is correct, fast and reproducible.
+
+Example:
+    >>> import numpy as np, augkit
+    >>> pipeline = augkit.Pipeline.from_keras(rotation_range=15, horizontal_flip=True)
+    >>> images = np.zeros((8, 32, 32, 3), np.uint8)
+    >>> out, labels = pipeline.apply(images, np.arange(8), seed=0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from augkit import ops
+from augkit.errors import InputError, SpecError
+from augkit.pipeline import Pipeline
+from augkit.spec import load
+
+__version__ = "0.1.0"
+__all__ = ["InputError", "Pipeline", "SpecError", "__version__", "check", "load", "ops"]
+
+
+def check(pipeline: Any, **kwargs: Any) -> Any:
+    """Run augkit's invariants on ``pipeline``; see :func:`augkit.checks.check`."""
+    from augkit.checks import check as run
+
+    return run(pipeline, **kwargs)

@@ -1,0 +1,60 @@
+"""Affine matrices, batched and backend neutral.
+
+Conventions (shared by both backends and documented in ``docs/backends-and-seeding.md``):
+coordinates are ``(x, y)`` pixel indices, x to the right and y down, pixel centres on integers,
+so an image spans ``[-0.5, w - 0.5]``; the centre is ``((w - 1) / 2, (h - 1) / 2)``. Matrices
+are *forward* maps (input pixel → output pixel); the kernels invert them once per sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def affine(xp: Any, a: Any, b: Any, c: Any, d: Any, e: Any, f: Any) -> Any:
+    """``(N, 3, 3)`` matrices ``[[a, b, c], [d, e, f], [0, 0, 1]]`` from broadcastable entries."""
+    zero = (a + b + c + d + e + f) * 0.0
+    row = [xp.f32(v + zero) for v in (a, b, c, d, e, f)]
+    bottom = [zero, zero, zero + 1.0]
+    return xp.reshape(xp.stack(row + bottom, axis=-1), (-1, 3, 3))
+
+
+def about_center(xp: Any, m: Any, height: Any, width: Any) -> Any:
+    """Conjugate linear maps ``m`` so that they act about the image centre."""
+    cx = (xp.f32(width) - 1.0) / 2.0
+    cy = (xp.f32(height) - 1.0) / 2.0
+    n = xp.shape0(m)
+    one, zero = xp.full(n, 1.0), xp.full(n, 0.0)
+    to_origin = affine(xp, one, zero, -cx + zero, zero, one, -cy + zero)
+    back = affine(xp, one, zero, cx + zero, zero, one, cy + zero)
+    return xp.matmul(back, xp.matmul(m, to_origin))
+
+
+def region_to_size(
+    xp: Any, x0: Any, y0: Any, cw: Any, ch: Any, out_h: Any, out_w: Any
+) -> Any:
+    """Map the region with top-left edge ``(x0, y0)`` and size ``(cw, ch)`` onto ``out_h×out_w``.
+
+    Edges are continuous coordinates (an image's edges are 0 and w); the map is
+    ``x' = (x + 0.5 - x0) * out_w / cw - 0.5``.
+    """
+    sx = xp.f32(out_w) / cw
+    sy = xp.f32(out_h) / ch
+    zero = sx * 0.0
+    return affine(xp, sx, zero, (0.5 - x0) * sx - 0.5, zero, sy, (0.5 - y0) * sy - 0.5)
+
+
+def invert(xp: Any, m: Any) -> Any:
+    """Inverse of affine ``(N, 3, 3)`` matrices (closed form, no general solver)."""
+    a, b, c = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
+    d, e, f = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
+    det = a * e - b * d
+    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
+    return affine(xp, ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f))
+
+
+def is_identity(m: Any, tol: float = 1e-6) -> Any:
+    """Per-sample test that a numpy batch of matrices is the identity."""
+    import numpy as np
+
+    return np.all(np.abs(m - np.eye(3, dtype=m.dtype)) <= tol, axis=(1, 2))

@@ -1,0 +1,263 @@
+"""CPU kernels: numpy + OpenCV. No TensorFlow here.
+
+The warp runs ``cv2.warpAffine`` per image (OpenCV releases the GIL, so chunks of a large batch
+run on threads); pure flips take an exact numpy fast path; nearest interpolation is a numpy
+gather that reproduces TensorFlow's coordinate arithmetic so the backends agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import cv2
+import numpy as np
+
+from augkit.kernels import kernel
+from augkit.kernels.common import Ctx
+
+_BORDER = {
+    "nearest": cv2.BORDER_REPLICATE,
+    "constant": cv2.BORDER_CONSTANT,
+    "reflect": cv2.BORDER_REFLECT,
+    "wrap": cv2.BORDER_WRAP,
+}
+_INTER = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+# Below this many output pixels per batch, thread start-up costs more than it saves.
+_THREAD_MIN_PIXELS = 1 << 20
+
+
+class _NumpyMath:
+    """The array namespace ops and common kernels use on the cv backend."""
+
+    name = "cv"
+    cos, sin, tan, exp, log, sqrt = map(staticmethod, (np.cos, np.sin, np.tan, np.exp, np.log,
+                                                       np.sqrt))
+    floor, round, minimum, maximum, abs, clip = map(staticmethod, (
+        np.floor, np.rint, np.minimum, np.maximum, np.abs, np.clip))
+    where, mean, min, max = map(staticmethod, (np.where, np.mean, np.min, np.max))
+
+    @staticmethod
+    def f32(x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32)
+
+    @staticmethod
+    def i64(x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=np.int64)
+
+    @staticmethod
+    def arange(n: Any) -> np.ndarray:
+        return np.arange(n, dtype=np.int64)
+
+    @staticmethod
+    def stack(xs: list, axis: int = -1) -> np.ndarray:
+        return np.stack([np.asarray(x, np.float32) for x in xs], axis=axis)
+
+    @staticmethod
+    def concat(xs: list, axis: int = -1) -> np.ndarray:
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def reshape(x: Any, shape: Any) -> np.ndarray:
+        return np.reshape(x, shape)
+
+    @staticmethod
+    def shape(x: Any) -> tuple:
+        return x.shape
+
+    @staticmethod
+    def shape0(x: Any) -> int:
+        return np.shape(x)[0]
+
+    @staticmethod
+    def with_channels(shape: tuple, c: int) -> tuple:
+        return (*shape[:-1], c)
+
+    @staticmethod
+    def size_per_sample(shape: tuple) -> int:
+        return int(np.prod(shape[1:]))
+
+    @staticmethod
+    def take(values: Any, idx: Any) -> np.ndarray:
+        return np.asarray(values, dtype=np.float32)[idx]
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> np.ndarray:
+        return np.matmul(a, b)
+
+    @staticmethod
+    def eye3(n: Any) -> np.ndarray:
+        return np.broadcast_to(np.eye(3, dtype=np.float32), (n, 3, 3)).copy()
+
+    @staticmethod
+    def full(n: Any, value: float) -> np.ndarray:
+        return np.full((n,), value, dtype=np.float32)
+
+
+NP = _NumpyMath()
+
+
+def _threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _map_chunks(fn: Any, n: int, pixels: int) -> None:
+    """Run ``fn(start, stop)`` over the batch, on threads when the batch is large."""
+    workers = _threads() if pixels >= _THREAD_MIN_PIXELS else 1
+    if workers == 1 or n < 2:
+        fn(0, n)
+        return
+    step = math.ceil(n / workers)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda s: fn(s, min(n, s + step)), range(0, n, step)))
+
+
+def _flip_only(inv: np.ndarray, h: int, w: int, oh: int, ow: int) -> np.ndarray | None:
+    """``(flip_x, flip_y)`` per sample if every matrix is an exact flip/identity, else None."""
+    if (oh, ow) != (h, w):
+        return None
+    a, b, c = inv[:, 0, 0], inv[:, 0, 1], inv[:, 0, 2]
+    d, e, f = inv[:, 1, 0], inv[:, 1, 1], inv[:, 1, 2]
+    fx = np.isclose(a, -1, atol=1e-6) & np.isclose(c, w - 1, atol=1e-4)
+    ix = np.isclose(a, 1, atol=1e-6) & np.isclose(c, 0, atol=1e-4)
+    fy = np.isclose(e, -1, atol=1e-6) & np.isclose(f, h - 1, atol=1e-4)
+    iy = np.isclose(e, 1, atol=1e-6) & np.isclose(f, 0, atol=1e-4)
+    ok = (fx | ix) & (fy | iy) & (np.abs(b) < 1e-6) & (np.abs(d) < 1e-6)
+    return np.stack([fx, fy], axis=1) if ok.all() else None
+
+
+def _map_coordinate(v: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """TensorFlow's ``MapCoordinate`` (kernels/image/image_ops.h) per fill mode, in float32."""
+    if mode == "constant":
+        return v
+    if mode == "nearest" or size <= 1:
+        return np.clip(v, 0.0, size - 1.0).astype(np.float32)
+    v = v.astype(np.float32)
+    if mode == "reflect":
+        sz2 = np.float32(2 * size)
+        low = v < 0
+        lv = np.where(v < sz2, sz2 * np.trunc(-v / sz2) + v, v)
+        lv = np.where(lv < -size, lv + sz2, -lv - 1.0)
+        hv = v - sz2 * np.trunc(v / sz2)
+        hv = np.where(hv >= size, sz2 - hv - 1.0, hv)
+        out = np.where(low, lv, np.where(v > size - 1, hv, v))
+    else:  # wrap, with TensorFlow's period arithmetic
+        sz = np.float32(size - 1)
+        lv = v + size * (np.trunc(-v / sz) + 1.0)
+        hv = v - size * np.trunc(v / sz)
+        out = np.where(v < 0, lv, np.where(v > size - 1, hv, v))
+    return np.clip(out, 0.0, size - 1.0).astype(np.float32)
+
+
+def _nearest_gather(x: np.ndarray, inv: np.ndarray, oh: int, ow: int, mode: str,
+                    cval: float) -> np.ndarray:
+    n, h, w, _ = x.shape
+    ys, xs = np.meshgrid(np.arange(oh, dtype=np.float32), np.arange(ow, dtype=np.float32),
+                         indexing="ij")
+    m = inv.astype(np.float32)
+    sx = m[:, 0, 0, None, None] * xs + m[:, 0, 1, None, None] * ys + m[:, 0, 2, None, None]
+    sy = m[:, 1, 0, None, None] * xs + m[:, 1, 1, None, None] * ys + m[:, 1, 2, None, None]
+    # std::round: halves away from zero
+    col = _round_away(_map_coordinate(sx, w, mode))
+    row = _round_away(_map_coordinate(sy, h, mode))
+    valid = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    batch = np.arange(n)[:, None, None]
+    out = x[batch, np.clip(row, 0, h - 1), np.clip(col, 0, w - 1)]
+    if mode == "constant":
+        out = np.where(valid[..., None], out, np.asarray(cval, dtype=x.dtype))
+    return out
+
+
+def _round_away(v: np.ndarray) -> np.ndarray:
+    return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int64)
+
+
+def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode: str,
+         cval: float, interpolation: str) -> np.ndarray:
+    """Warp a batch ``(N, H, W, C)`` with inverse (output → input) matrices ``(N, 3, 3)``.
+
+    Args:
+        x: uint8 or float32 images.
+        inv: inverse affine matrices, float.
+        out_size: ``(height, width)`` of the output.
+        fill_mode: ``nearest``, ``constant``, ``reflect`` or ``wrap`` (Keras' names).
+        cval: fill value for ``constant``, in the image's units.
+        interpolation: ``bilinear`` or ``nearest``.
+
+    Returns:
+        The warped batch, same dtype.
+    """
+    n, h, w, c = x.shape
+    oh, ow = int(out_size[0]), int(out_size[1])
+    flips = _flip_only(inv, h, w, oh, ow)
+    if flips is not None:
+        out = x.copy()
+        out[flips[:, 0]] = out[flips[:, 0], :, ::-1]
+        out[flips[:, 1]] = out[flips[:, 1], ::-1]
+        return out
+    if interpolation == "nearest":
+        return _nearest_gather(x, inv, oh, ow, fill_mode, cval)
+    out = np.empty((n, oh, ow, c), dtype=x.dtype)
+    border, inter = _BORDER[fill_mode], _INTER[interpolation] | cv2.WARP_INVERSE_MAP
+    value = (float(cval),) * 4
+    mats = inv[:, :2, :].astype(np.float64)
+
+    def run(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            res = cv2.warpAffine(x[i], mats[i], (ow, oh), flags=inter, borderMode=border,
+                                 borderValue=value)
+            out[i] = res.reshape(oh, ow, c)
+
+    _map_chunks(run, n, n * oh * ow)
+    return out
+
+
+def blur_weights(sigma: np.ndarray, radius: int) -> np.ndarray:
+    """Normalized 1-D Gaussian weights ``(N, 2 * radius + 1)`` for per-sample ``sigma``."""
+    k = np.arange(-radius, radius + 1, dtype=np.float32)
+    wts = np.exp(-(k[None, :] ** 2) / (2.0 * np.asarray(sigma, np.float32)[:, None] ** 2))
+    return (wts / wts.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@kernel("gaussian_blur", "cv")
+def gaussian_blur_image(x: np.ndarray, params: dict, ctx: Ctx) -> np.ndarray:
+    from augkit.ops.noise import blur_radius
+
+    wts = blur_weights(params["sigma"], blur_radius(params["sigma_range"][1]))
+    n, h, w, c = x.shape
+    out = np.empty_like(x)
+
+    def run(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            res = cv2.sepFilter2D(x[i], cv2.CV_32F, wts[i], wts[i],
+                                  borderType=cv2.BORDER_REFLECT_101)
+            out[i] = res.reshape(h, w, c)
+
+    _map_chunks(run, n, n * h * w)
+    return ctx.clip(out)
+
+
+@kernel("albumentations", "cv")
+def albumentations_image(x: np.ndarray, params: dict, ctx: Ctx) -> np.ndarray:
+    from augkit.errors import InputError
+
+    transform = params["_op"].instance
+    lo, hi = ctx.value_range
+    unit = (lo, hi) == (0.0, 1.0)
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        img = np.clip(np.rint(x[i]), 0, 255).astype(np.uint8) if not unit else x[i]
+        transform.set_random_seed(int(params["seed"][i]))
+        res = np.asarray(transform(image=img)["image"])
+        if res.ndim == 2:
+            res = res[..., None]
+        if res.shape != x.shape[1:]:
+            raise InputError(
+                f"albumentations.{params['transform']} changed the image shape from "
+                f"{x.shape[1:]} to {res.shape}; allowed: shape-preserving transforms only "
+                f"(use augkit's random_resized_crop or crop_and_pad to change geometry)"
+            )
+        out[i] = res
+    return ctx.clip(out.astype(np.float32))

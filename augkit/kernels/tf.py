@@ -1,0 +1,159 @@
+"""TensorFlow kernels: TF ops only, batched, graph-safe (``tf.data.Dataset.map``, Keras layers).
+
+Imported only when ``backend="tf"`` is used, so the cv path never pays TensorFlow's import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from augkit.kernels import kernel
+from augkit.kernels.common import Ctx
+
+
+class _TFMath:
+    """The array namespace ops and common kernels use on the tf backend."""
+
+    name = "tf"
+    cos, sin, tan, exp, log, sqrt = map(staticmethod, (tf.cos, tf.sin, tf.tan, tf.exp,
+                                                       tf.math.log, tf.sqrt))
+    floor, round, abs = map(staticmethod, (tf.floor, tf.round, tf.abs))
+
+    @staticmethod
+    def minimum(a: Any, b: Any) -> tf.Tensor:
+        return tf.minimum(a, tf.cast(b, a.dtype) if isinstance(b, tf.Tensor) else b)
+
+    @staticmethod
+    def maximum(a: Any, b: Any) -> tf.Tensor:
+        return tf.maximum(a, b)
+
+    @staticmethod
+    def clip(x: Any, lo: Any, hi: Any) -> tf.Tensor:
+        return tf.clip_by_value(x, lo, hi)
+
+    @staticmethod
+    def where(c: Any, a: Any, b: Any) -> tf.Tensor:
+        a = tf.convert_to_tensor(a, dtype=tf.float32) if not isinstance(a, tf.Tensor) else a
+        b = tf.convert_to_tensor(b, dtype=a.dtype) if not isinstance(b, tf.Tensor) else b
+        return tf.where(c, a, b)
+
+    @staticmethod
+    def mean(x: Any, axis: Any = None, keepdims: bool = False) -> tf.Tensor:
+        return tf.reduce_mean(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def min(x: Any, axis: Any = None, keepdims: bool = False) -> tf.Tensor:
+        return tf.reduce_min(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def max(x: Any, axis: Any = None, keepdims: bool = False) -> tf.Tensor:
+        return tf.reduce_max(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def f32(x: Any) -> tf.Tensor:
+        return tf.cast(x, tf.float32)
+
+    @staticmethod
+    def i64(x: Any) -> tf.Tensor:
+        return tf.cast(x, tf.int64)
+
+    @staticmethod
+    def arange(n: Any) -> tf.Tensor:
+        return tf.range(tf.cast(n, tf.int64), dtype=tf.int64)
+
+    @staticmethod
+    def stack(xs: list, axis: int = -1) -> tf.Tensor:
+        return tf.stack([tf.cast(x, tf.float32) for x in xs], axis=axis)
+
+    @staticmethod
+    def concat(xs: list, axis: int = -1) -> tf.Tensor:
+        return tf.concat(xs, axis=axis)
+
+    @staticmethod
+    def reshape(x: Any, shape: Any) -> tf.Tensor:
+        return tf.reshape(x, shape)
+
+    @staticmethod
+    def shape(x: Any) -> tf.Tensor:
+        return tf.shape(x, out_type=tf.int64)
+
+    @staticmethod
+    def shape0(x: Any) -> tf.Tensor:
+        return tf.shape(x)[0]
+
+    @staticmethod
+    def with_channels(shape: Any, c: int) -> tf.Tensor:
+        return tf.concat([shape[:-1], tf.constant([c], tf.int64)], axis=0)
+
+    @staticmethod
+    def size_per_sample(shape: Any) -> tf.Tensor:
+        return tf.reduce_prod(shape[1:])
+
+    @staticmethod
+    def take(values: Any, idx: Any) -> tf.Tensor:
+        return tf.gather(tf.constant(values, tf.float32), idx)
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> tf.Tensor:
+        return tf.matmul(a, b)
+
+    @staticmethod
+    def eye3(n: Any) -> tf.Tensor:
+        return tf.eye(3, batch_shape=[n], dtype=tf.float32)
+
+    @staticmethod
+    def full(n: Any, value: float) -> tf.Tensor:
+        return tf.fill(tf.reshape(tf.cast(n, tf.int32), [1]), tf.constant(value, tf.float32))
+
+
+TF = _TFMath()
+
+_FILL = {"nearest": "NEAREST", "constant": "CONSTANT", "reflect": "REFLECT", "wrap": "WRAP"}
+_INTERP = {"bilinear": "BILINEAR", "nearest": "NEAREST"}
+
+
+def warp(x: tf.Tensor, inv: tf.Tensor, out_size: tuple, *, fill_mode: str, cval: float,
+         interpolation: str) -> tf.Tensor:
+    """Warp a float32 batch with inverse (output → input) matrices, TF's projective transform.
+
+    The caller passes float32: TF's kernel casts its float result to the image dtype by
+    truncation, which on uint8 would darken every interpolated pixel by half a level on average.
+    """
+    transforms = tf.reshape(inv, (-1, 9))[:, :8]
+    transforms = transforms / tf.reshape(inv[:, 2, 2], (-1, 1))
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x,
+        transforms=tf.cast(transforms, tf.float32),
+        output_shape=tf.cast(tf.stack([out_size[0], out_size[1]]), tf.int32),
+        fill_value=tf.cast(cval, tf.float32),
+        interpolation=_INTERP[interpolation],
+        fill_mode=_FILL[fill_mode],
+    )
+    static_h = out_size[0] if isinstance(out_size[0], int) else None
+    static_w = out_size[1] if isinstance(out_size[1], int) else None
+    return tf.ensure_shape(out, [None, static_h, static_w, x.shape[-1]])
+
+
+@kernel("gaussian_blur", "tf")
+def gaussian_blur_image(x: tf.Tensor, params: dict, ctx: Ctx) -> tf.Tensor:
+    from augkit.ops.noise import blur_radius
+
+    radius = blur_radius(params["sigma_range"][1])
+    k = tf.range(-radius, radius + 1, dtype=tf.float32)
+    sigma = tf.reshape(tf.cast(params["sigma"], tf.float32), (-1, 1))
+    wts = tf.exp(-(k[None, :] ** 2) / (2.0 * sigma**2))
+    wts = wts / tf.reduce_sum(wts, axis=1, keepdims=True)
+    size = 2 * radius + 1
+    # Separable blur as a weighted sum of shifted copies: per-sample kernels, no loops over
+    # samples. REFLECT padding is OpenCV's BORDER_REFLECT_101.
+    padded = tf.pad(x, [[0, 0], [0, 0], [radius, radius], [0, 0]], mode="REFLECT")
+    width = tf.shape(x)[2]
+    rows = tf.add_n([padded[:, :, i:i + width, :] * tf.reshape(wts[:, i], (-1, 1, 1, 1))
+                     for i in range(size)])
+    padded = tf.pad(rows, [[0, 0], [radius, radius], [0, 0], [0, 0]], mode="REFLECT")
+    height = tf.shape(x)[1]
+    out = tf.add_n([padded[:, i:i + height, :, :] * tf.reshape(wts[:, i], (-1, 1, 1, 1))
+                    for i in range(size)])
+    return ctx.clip(tf.ensure_shape(out, x.shape))

@@ -1,0 +1,111 @@
+"""TensorFlow entry points: the tf backend's batch apply and the Keras layer.
+
+Imported only when ``backend="tf"`` or :meth:`augkit.Pipeline.as_layer` is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from augkit import rng
+from augkit.errors import InputError, SpecError
+from augkit.kernels.tf import TF, warp
+
+_VALUE_OPS = ("rescale", "normalize")
+
+
+def _as_int64(value: Any, name: str) -> Any:
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return tf.cast(value, tf.int64)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer) and value >= 0:
+                return int(value)
+        except ImportError:  # pragma: no cover
+            pass
+        raise InputError(f"{name}: got {value!r}; allowed: a non-negative integer or tensor")
+    return value
+
+
+def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index: Any = None,
+             epoch: Any = 0) -> tuple[tf.Tensor, Any]:
+    """The tf backend of :meth:`augkit.Pipeline.apply` (graph-safe; see its docstring)."""
+    x = tf.convert_to_tensor(images)
+    if x.shape.rank != 4 or x.shape[-1] not in (1, 3, 4):
+        raise InputError(f"images: expected shape (N, H, W, C) with C in 1, 3, 4, got "
+                         f"{x.shape}")
+    if x.dtype not in (tf.uint8, tf.float32):
+        raise InputError(f"images: dtype {x.dtype.name} is not supported; allowed: uint8 or "
+                         f"float32")
+    for i, op in enumerate(pipeline.ops):
+        if "tf" not in op.backends:
+            raise SpecError(f"ops[{i}] ({op.name}) does not run on backend 'tf'; it runs on: "
+                            f"{', '.join(op.backends)} (use backend='cv')")
+        if None not in x.shape[1:]:
+            op.check_input(tuple(x.shape), f"ops[{i}] ({op.name})")
+    n = tf.shape(x, out_type=tf.int64)[0]
+    idx = tf.range(n) if index is None else tf.reshape(tf.cast(index, tf.int64), [-1])
+    keys = rng.sample_keys(_as_int64(seed, "seed"), idx, _as_int64(epoch, "epoch"))
+    return pipeline.run(x, keys, TF, warp, backend="tf"), labels
+
+
+@keras.saving.register_keras_serializable(package="augkit")
+class AugmentLayer(keras.layers.Layer):
+    """A Keras layer running an augkit pipeline on the tf backend.
+
+    When training, each call augments its batch; sample ``i`` of the ``k``-th training call
+    gets index ``k * batch_size + i``, so a run is reproducible from ``seed``. At inference,
+    only the deterministic value-range ops (``rescale``, ``normalize``) run, so the model sees
+    the same value range either way; without them the layer passes images through unchanged.
+
+    Args:
+        pipeline: the pipeline's dict form (``Pipeline.to_dict()``).
+        seed: the seed of the augmentation.
+
+    Example:
+        >>> import augkit, keras
+        >>> layer = augkit.Pipeline.default().as_layer(seed=1)
+        >>> model = keras.Sequential([keras.Input((32, 32, 3)), layer])
+    """
+
+    def __init__(self, pipeline: dict, seed: int = 0, **kwargs: Any) -> None:
+        from augkit.pipeline import Pipeline
+
+        super().__init__(**kwargs)
+        self.pipeline_config = pipeline
+        self.seed = int(seed)
+        self.pipeline = Pipeline.from_dict(pipeline)
+        settings = {k: v for k, v in pipeline.items() if k not in ("ops", "version")}
+        value_ops = [op for op in self.pipeline.ops if op.name in _VALUE_OPS]
+        self.inference_pipeline = Pipeline(value_ops, **settings)
+        self.calls = self.add_weight(name="calls", shape=(), dtype="int64",
+                                     initializer="zeros", trainable=False)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if training:
+            n = tf.shape(inputs, out_type=tf.int64)[0]
+            step = self.calls.assign_add(1) - 1
+            idx = step * n + tf.range(n)
+            out, _ = apply_tf(self.pipeline, inputs, seed=self.seed, index=idx)
+            return out
+        if not self.inference_pipeline.ops:
+            return inputs
+        out, _ = apply_tf(self.inference_pipeline, inputs, seed=self.seed)
+        return out
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        h, w = input_shape[1], input_shape[2]
+        for op in self.pipeline.ops:
+            if op.geometric:
+                h, w = op.output_size(h, w)
+        return (input_shape[0], h, w, input_shape[3])
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"pipeline": self.pipeline_config, "seed": self.seed})
+        return config

@@ -1,0 +1,78 @@
+"""The ``albumentations`` adapter op: any public albumentations transform, on the cv backend.
+
+Transforms are reachable only by the name of a public albumentations transform class (an
+allow-list built from ``albumentations.__all__``), never by importing a dotted path.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from augkit.errors import SpecError
+from augkit.ops.base import Op, register
+from augkit.params import Anything, closest, fail
+
+
+@functools.lru_cache(maxsize=1)
+def allowed_transforms() -> dict[str, type]:
+    """Public albumentations transform classes by name (composition classes excluded)."""
+    import albumentations as A
+    from albumentations.core.transforms_interface import BasicTransform
+
+    out = {}
+    for name in getattr(A, "__all__", dir(A)):
+        obj = getattr(A, name, None)
+        if isinstance(obj, type) and issubclass(obj, BasicTransform) and not name.startswith("_"):
+            out[name] = obj
+    return out
+
+
+@register
+class Albumentations(Op):
+    """Run the albumentations transform named ``transform`` with keyword ``args`` (cv only).
+
+    Each sample's transform is seeded from augkit's per-sample key, so results follow the
+    seeding contract. The transform must keep the image shape. Its own ``p`` is forced to 1;
+    augkit's ``p`` decides which samples it touches.
+
+    Targets:
+        image, label.
+
+    Example:
+        >>> import augkit
+        >>> op = augkit.ops.Albumentations(transform="CLAHE", args={"clip_limit": 2.0})
+    """
+
+    name = "albumentations"
+    backends = ("cv",)
+    params = {
+        "transform": Anything("", "albumentations class name", kinds=(str,)),
+        "args": Anything({}, "keyword arguments of the transform", kinds=(dict,)),
+    }
+
+    def _check(self, path: str) -> None:
+        table = allowed_transforms()
+        name = self.transform
+        if name not in table:
+            raise fail(f"{path}.transform", name,
+                       f"the name of a public albumentations transform{closest(name, table)}")
+        args = dict(self.args)
+        args.pop("p", None)
+        try:
+            self._instance = table[name](**args, p=1.0)
+        except Exception as exc:  # albumentations raises pydantic/TypeError/ValueError
+            message = " ".join(str(exc).split())
+            raise SpecError(f"{path}.args: {name}({args}) was rejected by albumentations: "
+                            f"{message}") from None
+
+    def pinned(self, t: float) -> "Op":
+        return type(self)(p=1.0, transform=self.transform, args=dict(self.args))
+
+    def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
+        return {"seed": draws.bits(1)}
+
+    @property
+    def instance(self) -> Any:
+        """The albumentations transform object."""
+        return self._instance

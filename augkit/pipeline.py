@@ -1,0 +1,368 @@
+"""Pipeline: ordered ops, seeding, dispatch to a backend, (de)serialization.
+
+One code path serves both backends: the pipeline walks its stages with the backend's math
+namespace (numpy for ``cv``, TensorFlow for ``tf``); only the warp and a few kernels differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from augkit import rng
+from augkit.errors import InputError, SpecError
+from augkit.geometry import invert
+from augkit.kernels import load_backend, lookup
+from augkit.kernels.common import Ctx
+from augkit.ops.base import GeometricOp, Op
+from augkit.params import Choice, Number, Range, fail
+
+FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+INTERPOLATIONS = ("bilinear", "nearest")
+DTYPES = {"uint8": (0.0, 255.0), "float32": None}
+_FILL = Choice("nearest", options=FILL_MODES)
+_INTERP = Choice("bilinear", options=INTERPOLATIONS)
+_CVAL = Number(0.0, min=-1e9, max=1e9)
+_VRANGE = Range((0.0, 1.0), min=-1e9, max=1e9)
+_MAX_SEED = 2**63 - 1
+
+
+class Pipeline:
+    """An ordered list of ops applied with one seeding contract, on either backend.
+
+    Args:
+        ops: the ops, in order (``augkit.ops`` instances or their dict form).
+        fill_mode: how geometric ops fill pixels from outside the image: ``"nearest"``
+            (Keras' default), ``"constant"``, ``"reflect"`` or ``"wrap"``.
+        cval: fill value for ``fill_mode="constant"``, in the input's units.
+        interpolation: ``"bilinear"`` or ``"nearest"`` for the one warp.
+        value_range: the declared range of float input (uint8 input is always [0, 255]).
+
+    Example:
+        >>> import numpy as np, augkit
+        >>> pipe = augkit.Pipeline([augkit.ops.Rotate(angle_range=(-15, 15)),
+        ...                         augkit.ops.FlipHorizontal()])
+        >>> x = np.zeros((4, 32, 32, 3), np.uint8)
+        >>> out, _ = pipe.apply(x, seed=0)
+        >>> out.shape, out.dtype
+        ((4, 32, 32, 3), dtype('uint8'))
+    """
+
+    def __init__(
+        self,
+        ops: Sequence[Op | dict] = (),
+        *,
+        fill_mode: str = "nearest",
+        cval: float = 0.0,
+        interpolation: str = "bilinear",
+        value_range: Sequence[float] = (0.0, 1.0),
+    ) -> None:
+        from augkit.spec import op_from_dict
+
+        if isinstance(ops, (str, bytes, dict)) or not isinstance(ops, Iterable):
+            raise fail("ops", ops, "a list of augkit ops or op dicts")
+        built = []
+        for i, op in enumerate(ops):
+            if isinstance(op, Op):
+                built.append(op)
+            elif isinstance(op, dict):
+                built.append(op_from_dict(op, f"ops[{i}]"))
+            else:
+                raise fail(f"ops[{i}]", op, "an augkit op or a dict {'op': name, ...}")
+        self.ops: list[Op] = built
+        self.fill_mode = _FILL.validate(fill_mode, "fill_mode")
+        self.cval = _CVAL.validate(cval, "cval")
+        self.interpolation = _INTERP.validate(interpolation, "interpolation")
+        lo, hi = _VRANGE.validate(tuple(value_range) if isinstance(value_range, (list, tuple))
+                                  else value_range, "value_range")
+        if not hi > lo:
+            raise fail("value_range", value_range, "a pair [low, high] with low < high")
+        self.value_range = (lo, hi)
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> "Pipeline":
+        """The default pipeline: rotation ±15°, shifts ±0.1, zoom ±0.1, horizontal flip."""
+        return cls.from_keras(rotation_range=15, width_shift_range=0.1, height_shift_range=0.1,
+                              zoom_range=0.1, horizontal_flip=True)
+
+    @classmethod
+    def from_keras(cls, **kwargs: Any) -> "Pipeline":
+        """Build from Keras ``ImageDataGenerator`` augmentation arguments.
+
+        See :func:`augkit.keras_compat.from_keras` for the argument table.
+        """
+        from augkit.keras_compat import from_keras
+
+        return from_keras(cls, **kwargs)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Pipeline":
+        """Build and validate a pipeline from its dict form (see ``docs/spec.md``)."""
+        from augkit.spec import pipeline_from_dict
+
+        return pipeline_from_dict(cls, d)
+
+    def to_dict(self) -> dict:
+        """The pipeline as plain data, with the schema version."""
+        from augkit.spec import pipeline_to_dict
+
+        return pipeline_to_dict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Write the pipeline to ``.yaml``/``.yml``/``.json`` (atomically)."""
+        from augkit.spec import save
+
+        save(self, path)
+
+    @classmethod
+    def from_albumentations(cls, compose: Any) -> "Pipeline":
+        """Convert an albumentations ``Compose`` (see ``docs/albumentations.md``)."""
+        from augkit.albu import from_albumentations
+
+        return from_albumentations(cls, compose)
+
+    def to_albumentations(self) -> Any:
+        """Convert to an albumentations ``Compose`` (see ``docs/albumentations.md``)."""
+        from augkit.albu import to_albumentations
+
+        return to_albumentations(self)
+
+    def __repr__(self) -> str:
+        ops = ", ".join(repr(op) for op in self.ops)
+        return (f"Pipeline([{ops}], fill_mode={self.fill_mode!r}, cval={self.cval!r}, "
+                f"interpolation={self.interpolation!r}, value_range={self.value_range!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pipeline) and self.to_dict() == other.to_dict()
+
+    # -- static analysis --------------------------------------------------------------------
+    def stages(self) -> list[tuple[int, list[Op]]]:
+        """Runs of consecutive geometric ops (one warp each) and single value ops.
+
+        Returns:
+            ``(first op position, ops)`` pairs in order.
+        """
+        out: list[tuple[int, list[Op]]] = []
+        for i, op in enumerate(self.ops):
+            if op.geometric and out and out[-1][1][-1].geometric:
+                out[-1][1].append(op)
+            else:
+                out.append((i, [op]))
+        return out
+
+    def output_dtype(self, dtype: str) -> str:
+        """The output dtype name for an input dtype name."""
+        for op in self.ops:
+            dtype = op.output_dtype(dtype)
+        return dtype
+
+    def output_range(self, dtype: str) -> tuple[float, float]:
+        """The range outputs are guaranteed to lie in, for an input dtype name."""
+        vrange = DTYPES.get(dtype) or self.value_range
+        for op in self.ops:
+            vrange = op.output_range(vrange)
+        return vrange
+
+    # -- applying ---------------------------------------------------------------------------
+    def apply(
+        self,
+        images: Any,
+        labels: Any = None,
+        *,
+        seed: int,
+        backend: str = "cv",
+        index: Any = None,
+        epoch: Any = 0,
+    ) -> tuple[Any, Any]:
+        """Augment a batch.
+
+        Args:
+            images: ``(N, H, W, C)`` uint8 or float32, C in {1, 3, 4}; numpy on ``cv``, numpy
+                or a tensor on ``tf``.
+            labels: anything with ``N`` rows, returned unchanged (``None`` allowed).
+            seed: non-negative integer; the whole output is a function of
+                ``(seed, index, epoch)``.
+            backend: ``"cv"`` (numpy + OpenCV) or ``"tf"`` (TensorFlow ops, graph-safe).
+            index: the samples' positions in their data set, shape ``(N,)``; default
+                ``arange(N)``.
+            epoch: epoch or copy number (integer, or a tensor on ``tf``).
+
+        Returns:
+            ``(images, labels)``: images keep their dtype unless an op converts (rescale,
+            normalize → float32); labels are the ones passed in.
+
+        Raises:
+            InputError: wrong shape/dtype, values outside the declared range, bad index.
+            SpecError: an op that cannot run on ``backend``.
+        """
+        xp = load_backend(backend)
+        if backend == "tf":
+            from augkit.layer import apply_tf
+
+            return apply_tf(self, images, labels, seed=seed, index=index, epoch=epoch)
+        x = self._check_images(images)
+        n = x.shape[0]
+        self._check_labels(labels, n)
+        idx = _check_index(index, n)
+        _check_int(seed, "seed")
+        _check_int(epoch, "epoch")
+        keys = rng.sample_keys(int(seed), idx, int(epoch))
+        from augkit.kernels.cv import warp
+
+        return self.run(x, keys, xp, warp, backend="cv"), labels
+
+    def __call__(self, *, image: Any, label: Any = None, seed: int = 0, backend: str = "cv",
+                 index: int = 0, epoch: int = 0) -> dict:
+        """Augment one sample; returns ``{"image": ..., "label": ...}``.
+
+        Example:
+            >>> import numpy as np, augkit
+            >>> out = augkit.Pipeline.default()(image=np.zeros((8, 8, 3), np.uint8), label=1)
+            >>> sorted(out)
+            ['image', 'label']
+        """
+        if backend == "tf":
+            import tensorflow as tf
+
+            batch = tf.expand_dims(image, 0)
+            idx = tf.reshape(tf.cast(index, tf.int64), [1])
+            out, _ = self.apply(batch, None, seed=seed, backend="tf", index=idx, epoch=epoch)
+            return {"image": out[0], "label": label}
+        arr = np.asarray(image)
+        if arr.ndim != 3:
+            raise InputError(f"image: expected shape (H, W, C), got {arr.shape}")
+        out, _ = self.apply(arr[None], None, seed=seed, backend=backend,
+                            index=np.asarray([index]), epoch=epoch)
+        return {"image": out[0], "label": label}
+
+    def as_layer(self, seed: int = 0, **kwargs: Any) -> Any:
+        """A Keras layer that augments when training and, at inference, applies only the
+        deterministic value-range ops (rescale, normalize). See ``docs/backends.md``."""
+        from augkit.layer import AugmentLayer
+
+        return AugmentLayer(self.to_dict(), seed=seed, **kwargs)
+
+    # -- the one execution path -------------------------------------------------------------
+    def run(self, x: Any, keys: Any, xp: Any, warp: Any, *, backend: str) -> Any:
+        """Run the stages on a validated batch with per-sample ``keys`` (internal)."""
+        dtype = "uint8" if _is_uint8(x) else "float32"
+        vrange = DTYPES[dtype] or self.value_range
+        is_float = dtype == "float32"
+        height, width = _hw(x, xp)
+        for start, ops in self.stages():
+            if all(op.p == 0.0 for op in ops):
+                continue
+            if ops[0].geometric:
+                if backend == "cv" and dtype == "uint8" and is_float:
+                    x, is_float = _to_uint8(x, xp), False  # cv2 warps uint8 fastest
+                elif backend == "tf" and not is_float:
+                    x, is_float = xp.f32(x), True  # see kernels.tf.warp on truncation
+                x, height, width = self._warp(x, ops, start, keys, xp, warp, height, width)
+                continue
+            op = ops[0]
+            if not is_float:
+                x, is_float = xp.f32(x), True
+            draws = rng.Draws(rng.combine(keys, start + 1), xp)
+            params = {**op.values, **op.sample(draws, height, width), "_op": op}
+            y = lookup(op.name, backend)(x, params, Ctx(xp, vrange))
+            if op.p < 1.0:
+                y = xp.where(xp.reshape(draws.bernoulli(0, op.p), (-1, 1, 1, 1)), y, x)
+            x = y
+            dtype, vrange = op.output_dtype(dtype), op.output_range(vrange)
+        if dtype == "uint8":
+            return _to_uint8(x, xp)
+        return xp.f32(x)
+
+    def _warp(self, x: Any, ops: list[Op], start: int, keys: Any, xp: Any, warp: Any,
+              height: Any, width: Any) -> tuple[Any, Any, Any]:
+        n = xp.shape0(keys)
+        total = xp.eye3(n)
+        for offset, op in enumerate(ops):
+            assert isinstance(op, GeometricOp)
+            draws = rng.Draws(rng.combine(keys, start + offset + 1), xp)
+            m = op.matrix(op.sample(draws, height, width), height, width, xp)
+            if op.p < 1.0:
+                keep = xp.reshape(draws.bernoulli(0, op.p), (-1, 1, 1))
+                m = xp.where(keep, m, op.identity_matrix(n, height, width, xp))
+            total = xp.matmul(m, total)
+            height, width = op.output_size(height, width)
+        out = warp(x, invert(xp, total), (height, width), fill_mode=self.fill_mode,
+                   cval=self.cval, interpolation=self.interpolation)
+        return out, height, width
+
+    # -- validation ---------------------------------------------------------------------------
+    def _check_images(self, images: Any) -> np.ndarray:
+        x = np.asarray(images) if not isinstance(images, np.ndarray) else images
+        if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
+            raise InputError(f"images: expected shape (N, H, W, C) with C in 1, 3, 4 and no "
+                             f"empty axis, got {x.shape}")
+        if x.dtype == np.uint8:
+            pass
+        elif x.dtype == np.float32:
+            lo, hi = self.value_range
+            if not np.isfinite(x).all():
+                raise InputError("images: contain NaN or inf; allowed: finite values")
+            mn, mx = float(x.min()), float(x.max())
+            if mn < lo or mx > hi:
+                raise InputError(
+                    f"images: float values span [{mn:g}, {mx:g}], outside the declared "
+                    f"value_range [{lo:g}, {hi:g}]; rescale the data or pass "
+                    f"Pipeline(value_range=...)"
+                )
+        else:
+            raise InputError(f"images: dtype {x.dtype} is not supported; allowed: uint8 or "
+                             f"float32 (convert with .astype)")
+        for i, op in enumerate(self.ops):
+            if "cv" not in op.backends:
+                raise SpecError(f"ops[{i}] ({op.name}) does not run on backend 'cv'")
+            op.check_input(x.shape, f"ops[{i}] ({op.name})")
+        return x
+
+    @staticmethod
+    def _check_labels(labels: Any, n: int) -> None:
+        if labels is None:
+            return
+        count = len(labels) if hasattr(labels, "__len__") else None
+        if count != n:
+            raise InputError(f"labels: {count} labels for {n} images; allowed: one per image")
+
+
+def _is_uint8(x: Any) -> bool:
+    return str(getattr(x.dtype, "name", x.dtype)) == "uint8"
+
+
+def _hw(x: Any, xp: Any) -> tuple[Any, Any]:
+    if isinstance(x, np.ndarray) or (x.shape[1] is not None and x.shape[2] is not None):
+        return int(x.shape[1]), int(x.shape[2])
+    shape = xp.shape(x)
+    return shape[1], shape[2]
+
+
+def _to_uint8(x: Any, xp: Any) -> Any:
+    if _is_uint8(x):
+        return x
+    if isinstance(x, np.ndarray):
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    import tensorflow as tf
+
+    return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+
+
+def _check_int(value: Any, name: str) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name}: got {value!r}; allowed: a non-negative integer")
+    if not 0 <= int(value) <= _MAX_SEED:
+        raise InputError(f"{name}: got {value!r}; allowed: an integer from 0 to 2**63-1")
+
+
+def _check_index(index: Any, n: int) -> np.ndarray:
+    if index is None:
+        return np.arange(n, dtype=np.int64)
+    idx = np.asarray(index)
+    if idx.shape != (n,) or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any():
+        raise InputError(f"index: expected {n} non-negative integers (one per image), got "
+                         f"shape {idx.shape} dtype {idx.dtype}")
+    return idx.astype(np.int64)

@@ -1,0 +1,104 @@
+"""The seeding contract: every random number is a pure function of integers.
+
+A draw is ``hash(seed, sample index, epoch, op slot, draw slot, element)``, computed with a
+counter-based hash (murmur3's 32-bit finalizer, chained). The hash uses only ``+ * // & ^`` on
+non-negative int64 values below 2**49, so numpy and TensorFlow evaluate it with identical
+results: the cv and tf backends sample *the same* parameters from the same seed, whatever the
+batch size, thread count, partitioning or order of calls. See ``docs/backends-and-seeding.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+_M32 = 0xFFFFFFFF
+_GOLDEN = 0x9E3779B9
+
+
+def _mul32(x: Any, c: int) -> Any:
+    """``(x * c) mod 2**32`` for ``0 <= x < 2**32`` without int64 overflow."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + ((x * hi) & 0xFFFF) * 65536) & _M32
+
+
+def _fmix32(h: Any) -> Any:
+    """murmur3's finalizer: a bijection on 32-bit integers with full avalanche."""
+    h = h ^ (h // 65536)
+    h = _mul32(h, 0x85EBCA6B)
+    h = h ^ (h // 8192)
+    h = _mul32(h, 0xC2B2AE35)
+    return h ^ (h // 65536)
+
+
+def combine(h: Any, v: Any) -> Any:
+    """Mix the 32-bit value ``v`` into the 32-bit hash state ``h`` (arrays broadcast)."""
+    mixed = (_fmix32(v & _M32) + _GOLDEN + (h * 64 & _M32) + h // 4) & _M32
+    return _fmix32(h ^ mixed)
+
+
+def _split64(v: Any) -> tuple[Any, Any]:
+    return v & _M32, (v // 4294967296) & _M32
+
+
+def sample_keys(seed: Any, index: Any, epoch: Any) -> Any:
+    """Per-sample hash keys for ``(seed, index, epoch)``.
+
+    Args:
+        seed: non-negative integer (Python int, numpy or tf scalar) below 2**63.
+        index: int64 array of the samples' positions in their data set.
+        epoch: epoch or copy number (scalar or array broadcasting with ``index``).
+
+    Returns:
+        int64 array shaped like ``index`` with values in [0, 2**32).
+    """
+    s_lo, s_hi = _split64(seed)
+    i_lo, i_hi = _split64(index)
+    h = combine(combine(_fmix32(s_lo ^ 0x5BD1E995), s_hi), epoch & _M32)
+    return combine(combine(h, i_lo), i_hi)
+
+
+class Draws:
+    """Random numbers for one op across a batch, from per-sample keys.
+
+    Every method takes a ``slot`` (a small integer unique within the op) so that the op's
+    draws are independent of each other and of draws added later.
+
+    Args:
+        keys: int64 per-sample keys for this op, shape ``(N,)``.
+        xp: the backend's math namespace (``augkit.kernels.cv.NP`` or ``augkit.kernels.tf.TF``).
+    """
+
+    def __init__(self, keys: Any, xp: Any) -> None:
+        self.keys = keys
+        self.xp = xp
+
+    def bits(self, slot: int, size: int | None = None) -> Any:
+        """Raw 32-bit hashes, ``(N,)`` or ``(N, size)``."""
+        k = combine(self.keys, slot)
+        if size is None:
+            return k
+        return combine(self.xp.reshape(k, (-1, 1)), self.xp.arange(size))
+
+    def uniform(self, slot: int, low: Any = 0.0, high: Any = 1.0, size: int | None = None) -> Any:
+        """Uniform float32 in ``[low, high)``, shape ``(N,)`` or ``(N, size)``."""
+        u = self.xp.f32(self.bits(slot, size) // 256) * np.float32(2.0**-24)
+        return low + u * (high - low)
+
+    def bernoulli(self, slot: int, p: float, size: int | None = None) -> Any:
+        """Booleans that are True with probability ``p``."""
+        return self.uniform(slot, size=size) < p
+
+    def integers(self, slot: int, n: Any, size: int | None = None) -> Any:
+        """Integers uniform in ``[0, n)`` as int64."""
+        u = self.uniform(slot, size=size)
+        return self.xp.i64(self.xp.minimum(self.xp.floor(u * n), n - 1))
+
+    def normal(self, slot: int, size: int | None = None) -> Any:
+        """Standard normal float32 (Box–Muller over two uniform draws)."""
+        xp = self.xp
+        u1 = self.uniform(slot, size=size)
+        u2 = self.uniform(slot + 7919, size=size)
+        return xp.sqrt(-2.0 * xp.log(1.0 - u1)) * xp.cos((2.0 * math.pi) * u2)
