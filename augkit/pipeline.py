@@ -263,14 +263,14 @@ class Pipeline:
                 x, height, width = self._warp(x, ops, start, keys, xp, warp, height, width)
                 continue
             op = ops[0]
-            if not is_float:
+            if not is_float and not op.takes_uint8:
                 x, is_float = xp.f32(x), True
             draws = rng.Draws(rng.combine(keys, start + 1), xp)
             params = {**op.values, **op.sample(draws, height, width), "_op": op}
             y = lookup(op.name, backend)(x, params, Ctx(xp, vrange))
             if op.p < 1.0:
                 y = xp.where(xp.reshape(draws.bernoulli(0, op.p), (-1, 1, 1, 1)), y, x)
-            x = y
+            x, is_float = y, is_float or op.output_dtype(dtype) == "float32"
             dtype, vrange = op.output_dtype(dtype), op.output_range(vrange)
         if dtype == "uint8":
             return _to_uint8(x, xp)
@@ -290,7 +290,8 @@ class Pipeline:
             total = xp.matmul(m, total)
             height, width = op.output_size(height, width)
         out = warp(x, invert(xp, total), (height, width), fill_mode=self.fill_mode,
-                   cval=self.cval, interpolation=self.interpolation)
+                   cval=self.cval, interpolation=self.interpolation,
+                   flips_only=all(op.exact for op in ops))
         return out, height, width
 
     # -- validation ---------------------------------------------------------------------------

@@ -33,8 +33,30 @@ def _fmix32(h: Any) -> Any:
     return h ^ (h // 65536)
 
 
+def _fmix32_np(h: np.ndarray) -> np.ndarray:
+    """:func:`_fmix32` on numpy uint32 (wrapping arithmetic: same bits, ~3× fewer ops)."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def _u32(v: Any) -> np.ndarray:
+    return (np.asarray(v, dtype=np.int64) & _M32).astype(np.uint32)
+
+
 def combine(h: Any, v: Any) -> Any:
-    """Mix the 32-bit value ``v`` into the 32-bit hash state ``h`` (arrays broadcast)."""
+    """Mix the 32-bit value ``v`` into the 32-bit hash state ``h`` (arrays broadcast).
+
+    numpy inputs take a uint32 fast path; everything else (Python ints, TF tensors) the
+    portable int64 path. Both give identical bits.
+    """
+    if isinstance(h, np.ndarray) or isinstance(v, np.ndarray):
+        h, v = _u32(h), _u32(v)
+        with np.errstate(over="ignore"):
+            mixed = _fmix32_np(v) + np.uint32(_GOLDEN) + (h << np.uint32(6)) + (h >> np.uint32(2))
+            return _fmix32_np(h ^ mixed).astype(np.int64)
     mixed = (_fmix32(v & _M32) + _GOLDEN + (h * 64 & _M32) + h // 4) & _M32
     return _fmix32(h ^ mixed)
 
@@ -71,12 +93,19 @@ class Draws:
         xp: the backend's math namespace (``augkit.kernels.cv.NP`` or ``augkit.kernels.tf.TF``).
     """
 
+    _BLOCK = 16  # scalar slots hashed together in one vectorized call (numpy path)
+
     def __init__(self, keys: Any, xp: Any) -> None:
         self.keys = keys
         self.xp = xp
+        self._block: Any = None
 
     def bits(self, slot: int, size: int | None = None) -> Any:
         """Raw 32-bit hashes, ``(N,)`` or ``(N, size)``."""
+        if size is None and isinstance(self.keys, np.ndarray) and 0 <= slot < self._BLOCK:
+            if self._block is None:
+                self._block = combine(self.keys[:, None], np.arange(self._BLOCK))
+            return self._block[:, slot]
         k = combine(self.keys, slot)
         if size is None:
             return k

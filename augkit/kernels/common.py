@@ -152,7 +152,7 @@ def _channel_values(xp: Any, values: tuple, channels: int) -> Any:
 
 @kernel("rescale", BACKENDS)
 def rescale_image(x: Any, params: dict, ctx: Ctx) -> Any:
-    return x * params["scale"] + params["offset"]
+    return ctx.xp.scale_values(x, params["scale"], params["offset"])
 
 
 @kernel("normalize", BACKENDS)

@@ -88,6 +88,14 @@ class _NumpyMath:
         return np.matmul(a, b)
 
     @staticmethod
+    def scale_values(x: Any, scale: float, offset: float) -> np.ndarray:
+        """``x * scale + offset`` as float32 in one pass (plus one in place for the offset)."""
+        out = np.multiply(x, np.float32(scale), dtype=np.float32)
+        if offset:
+            out += np.float32(offset)
+        return out
+
+    @staticmethod
     def eye3(n: Any) -> np.ndarray:
         return np.broadcast_to(np.eye(3, dtype=np.float32), (n, 3, 3)).copy()
 
@@ -99,19 +107,27 @@ class _NumpyMath:
 NP = _NumpyMath()
 
 
-def _threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One process-wide pool (made on first use): creating threads per batch costs more than
+    warping a batch of small images."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 8)),
+                                   thread_name_prefix="augkit-cv")
+    return _POOL
 
 
 def _map_chunks(fn: Any, n: int, pixels: int) -> None:
     """Run ``fn(start, stop)`` over the batch, on threads when the batch is large."""
-    workers = _threads() if pixels >= _THREAD_MIN_PIXELS else 1
+    workers = _pool()._max_workers if pixels >= _THREAD_MIN_PIXELS else 1
     if workers == 1 or n < 2:
         fn(0, n)
         return
     step = math.ceil(n / workers)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda s: fn(s, min(n, s + step)), range(0, n, step)))
+    list(_pool().map(lambda s: fn(s, min(n, s + step)), range(0, n, step)))
 
 
 def _flip_only(inv: np.ndarray, h: int, w: int, oh: int, ow: int) -> np.ndarray | None:
@@ -175,7 +191,7 @@ def _round_away(v: np.ndarray) -> np.ndarray:
 
 
 def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode: str,
-         cval: float, interpolation: str) -> np.ndarray:
+         cval: float, interpolation: str, flips_only: bool = False) -> np.ndarray:
     """Warp a batch ``(N, H, W, C)`` with inverse (output → input) matrices ``(N, 3, 3)``.
 
     Args:
@@ -185,13 +201,14 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
         fill_mode: ``nearest``, ``constant``, ``reflect`` or ``wrap`` (Keras' names).
         cval: fill value for ``constant``, in the image's units.
         interpolation: ``bilinear`` or ``nearest``.
+        flips_only: the matrices come from flip ops alone (enables the exact numpy path).
 
     Returns:
         The warped batch, same dtype.
     """
     n, h, w, c = x.shape
     oh, ow = int(out_size[0]), int(out_size[1])
-    flips = _flip_only(inv, h, w, oh, ow)
+    flips = _flip_only(inv, h, w, oh, ow) if flips_only else None
     if flips is not None:
         out = x.copy()
         out[flips[:, 0]] = out[flips[:, 0], :, ::-1]
@@ -206,9 +223,13 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
 
     def run(start: int, stop: int) -> None:
         for i in range(start, stop):
-            res = cv2.warpAffine(x[i], mats[i], (ow, oh), flags=inter, borderMode=border,
-                                 borderValue=value)
-            out[i] = res.reshape(oh, ow, c)
+            if c == 1:
+                res = cv2.warpAffine(x[i], mats[i], (ow, oh), flags=inter, borderMode=border,
+                                     borderValue=value)
+                out[i] = res.reshape(oh, ow, 1)
+            else:  # write straight into the output batch
+                cv2.warpAffine(x[i], mats[i], (ow, oh), dst=out[i], flags=inter,
+                               borderMode=border, borderValue=value)
 
     _map_chunks(run, n, n * oh * ow)
     return out

@@ -100,6 +100,10 @@ class _TFMath:
         return tf.matmul(a, b)
 
     @staticmethod
+    def scale_values(x: Any, scale: float, offset: float) -> tf.Tensor:
+        return tf.cast(x, tf.float32) * scale + offset
+
+    @staticmethod
     def eye3(n: Any) -> tf.Tensor:
         return tf.eye(3, batch_shape=[n], dtype=tf.float32)
 
@@ -115,11 +119,12 @@ _INTERP = {"bilinear": "BILINEAR", "nearest": "NEAREST"}
 
 
 def warp(x: tf.Tensor, inv: tf.Tensor, out_size: tuple, *, fill_mode: str, cval: float,
-         interpolation: str) -> tf.Tensor:
+         interpolation: str, flips_only: bool = False) -> tf.Tensor:
     """Warp a float32 batch with inverse (output → input) matrices, TF's projective transform.
 
     The caller passes float32: TF's kernel casts its float result to the image dtype by
     truncation, which on uint8 would darken every interpolated pixel by half a level on average.
+    Flips need no special path here: their source coordinates are integers, so they are exact.
     """
     transforms = tf.reshape(inv, (-1, 9))[:, :8]
     transforms = transforms / tf.reshape(inv[:, 2, 2], (-1, 1))

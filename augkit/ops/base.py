@@ -60,6 +60,7 @@ class Op:
     default_p: ClassVar[float] = 1.0
     geometric: ClassVar[bool] = False
     backends: ClassVar[tuple[str, ...]] = ("cv", "tf")
+    takes_uint8: ClassVar[bool] = False  # kernel converts uint8 itself (saves a pass)
 
     def __init__(self, p: float | None = None, *, _path: str | None = None, **kwargs: Any):
         path = _path or self.name
@@ -155,6 +156,7 @@ class GeometricOp(Op):
     """
 
     geometric = True
+    exact: ClassVar[bool] = False  # maps pixel centres onto pixel centres (flips)
 
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
         """Forward 3×3 matrices ``(N, 3, 3)`` mapping input pixel coordinates to output ones."""

@@ -118,6 +118,7 @@ class Rescale(Op):
     """
 
     name = "rescale"
+    takes_uint8 = True
     params = {
         "scale": Number(1.0 / 255.0, "multiplier", min=-1e6, max=1e6),
         "offset": Number(0.0, "added after scaling", min=-1e6, max=1e6),

@@ -149,6 +149,7 @@ class Shear(GeometricOp):
 
 class _Flip(GeometricOp):
     default_p = 0.5
+    exact = True
     params = {}
 
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
