@@ -145,7 +145,11 @@ def _flip_only(inv: np.ndarray, h: int, w: int, oh: int, ow: int) -> np.ndarray 
 
 
 def _map_coordinate(v: np.ndarray, size: int, mode: str) -> np.ndarray:
-    """TensorFlow's ``MapCoordinate`` (kernels/image/image_ops.h) per fill mode, in float32."""
+    """TensorFlow's ``MapCoordinate`` (kernels/image/image_ops.h) per fill mode, in float32.
+
+    Except ``wrap``, where TensorFlow's arithmetic is not periodic beyond one image width: here
+    it is the true period, as OpenCV's ``BORDER_WRAP`` (and augkit's tf backend).
+    """
     if mode == "constant":
         return v
     if mode == "nearest" or size <= 1:
@@ -159,11 +163,8 @@ def _map_coordinate(v: np.ndarray, size: int, mode: str) -> np.ndarray:
         hv = v - sz2 * np.trunc(v / sz2)
         hv = np.where(hv >= size, sz2 - hv - 1.0, hv)
         out = np.where(low, lv, np.where(v > size - 1, hv, v))
-    else:  # wrap, with TensorFlow's period arithmetic
-        sz = np.float32(size - 1)
-        lv = v + size * (np.trunc(-v / sz) + 1.0)
-        hv = v - size * np.trunc(v / sz)
-        out = np.where(v < 0, lv, np.where(v > size - 1, hv, v))
+    else:  # wrap: a true period of `size` (TF's own kernel differs; see kernels.tf)
+        out = np.mod(np.floor(v + 0.5), np.float32(size))
     return np.clip(out, 0.0, size - 1.0).astype(np.float32)
 
 

@@ -126,6 +126,8 @@ def warp(x: tf.Tensor, inv: tf.Tensor, out_size: tuple, *, fill_mode: str, cval:
     truncation, which on uint8 would darken every interpolated pixel by half a level on average.
     Flips need no special path here: their source coordinates are integers, so they are exact.
     """
+    if fill_mode == "wrap":
+        return _warp_wrap(x, inv, out_size, interpolation)
     transforms = tf.reshape(inv, (-1, 9))[:, :8]
     transforms = transforms / tf.reshape(inv[:, 2, 2], (-1, 1))
     out = tf.raw_ops.ImageProjectiveTransformV3(
@@ -136,6 +138,38 @@ def warp(x: tf.Tensor, inv: tf.Tensor, out_size: tuple, *, fill_mode: str, cval:
         interpolation=_INTERP[interpolation],
         fill_mode=_FILL[fill_mode],
     )
+    static_h = out_size[0] if isinstance(out_size[0], int) else None
+    static_w = out_size[1] if isinstance(out_size[1], int) else None
+    return tf.ensure_shape(out, [None, static_h, static_w, x.shape[-1]])
+
+
+def _warp_wrap(x: tf.Tensor, inv: tf.Tensor, out_size: tuple, interpolation: str) -> tf.Tensor:
+    """Periodic ("wrap") warp by explicit gathers.
+
+    TensorFlow's ``ImageProjectiveTransformV3`` wraps with a period of ``len - 1`` past the
+    first repetition and clamps the seam, so far-away or seam pixels come out wrong; this
+    matches OpenCV's ``BORDER_WRAP`` instead.
+    """
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    ys, xs = tf.meshgrid(tf.range(out_size[0], dtype=tf.float32),
+                         tf.range(out_size[1], dtype=tf.float32), indexing="ij")
+    m = tf.cast(inv, tf.float32)[:, :, :, None, None]
+    sx = m[:, 0, 0] * xs + m[:, 0, 1] * ys + m[:, 0, 2]
+    sy = m[:, 1, 0] * xs + m[:, 1, 1] * ys + m[:, 1, 2]
+
+    def gather(row: tf.Tensor, col: tf.Tensor) -> tf.Tensor:
+        idx = tf.stack([tf.math.floormod(tf.cast(row, tf.int32), h),
+                        tf.math.floormod(tf.cast(col, tf.int32), w)], axis=-1)
+        return tf.gather_nd(x, idx, batch_dims=1)
+
+    if interpolation == "nearest":
+        out = gather(tf.floor(sy + 0.5), tf.floor(sx + 0.5))
+    else:
+        x0, y0 = tf.floor(sx), tf.floor(sy)
+        fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+        top = gather(y0, x0) * (1.0 - fx) + gather(y0, x0 + 1.0) * fx
+        bottom = gather(y0 + 1.0, x0) * (1.0 - fx) + gather(y0 + 1.0, x0 + 1.0) * fx
+        out = top * (1.0 - fy) + bottom * fy
     static_h = out_size[0] if isinstance(out_size[0], int) else None
     static_w = out_size[1] if isinstance(out_size[1], int) else None
     return tf.ensure_shape(out, [None, static_h, static_w, x.shape[-1]])
