@@ -58,3 +58,14 @@ def is_identity(m: Any, tol: float = 1e-6) -> Any:
     import numpy as np
 
     return np.all(np.abs(m - np.eye(3, dtype=m.dtype)) <= tol, axis=(1, 2))
+
+
+def matmul3(a: Any, b: Any) -> Any:
+    """Batched 3×3 products as explicit sums in a fixed order.
+
+    A library matmul may block, vectorize or fuse multiply-adds differently for different batch
+    sizes, which would make a sample's matrix, and so its pixels, depend on the batch around
+    it. Elementwise products and sums are exact and the same on numpy and TensorFlow.
+    """
+    return (a[:, :, 0:1] * b[:, 0:1, :] + a[:, :, 1:2] * b[:, 1:2, :]
+            + a[:, :, 2:3] * b[:, 2:3, :])

@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from augkit.geometry import matmul3 as _matmul3
 from augkit.kernels import kernel
 from augkit.kernels.common import Ctx
 
@@ -85,7 +86,7 @@ class _NumpyMath:
 
     @staticmethod
     def matmul(a: Any, b: Any) -> np.ndarray:
-        return np.matmul(a, b)
+        return _matmul3(a, b)
 
     @staticmethod
     def scale_values(x: Any, scale: float, offset: float) -> np.ndarray:

@@ -9,16 +9,36 @@ from typing import Any
 
 import tensorflow as tf
 
+from augkit.geometry import matmul3 as _matmul3
 from augkit.kernels import kernel
 from augkit.kernels.common import Ctx
+
+
+def _lanes(fn: Any) -> Any:
+    """Wrap a transcendental TF op so every element takes Eigen's vectorized path.
+
+    Eigen computes whole SIMD packets with a polynomial and the leftover tail with the scalar
+    libm function; the two differ in the last bit, so without this a sample's result would
+    depend on where it sits in the batch (and thus on the batch size). Padding the flattened
+    input to a multiple of 64 lanes leaves no tail.
+    """
+
+    def run(x: Any) -> tf.Tensor:
+        x = tf.convert_to_tensor(x, tf.float32)
+        flat = tf.reshape(x, [-1])
+        size = tf.size(flat)
+        padded = tf.pad(flat, [[0, tf.math.floormod(-size, 64)]], constant_values=1.0)
+        return tf.reshape(fn(padded)[:size], tf.shape(x))
+
+    return staticmethod(run)
 
 
 class _TFMath:
     """The array namespace ops and common kernels use on the tf backend."""
 
     name = "tf"
-    cos, sin, tan, exp, log, sqrt = map(staticmethod, (tf.cos, tf.sin, tf.tan, tf.exp,
-                                                       tf.math.log, tf.sqrt))
+    cos, sin, tan, exp, log = (_lanes(f) for f in (tf.cos, tf.sin, tf.tan, tf.exp, tf.math.log))
+    sqrt = staticmethod(tf.sqrt)  # correctly rounded: no lane dependence
     floor, round, abs = map(staticmethod, (tf.floor, tf.round, tf.abs))
 
     @staticmethod
@@ -97,7 +117,7 @@ class _TFMath:
 
     @staticmethod
     def matmul(a: Any, b: Any) -> tf.Tensor:
-        return tf.matmul(a, b)
+        return _matmul3(a, b)
 
     @staticmethod
     def scale_values(x: Any, scale: float, offset: float) -> tf.Tensor:
@@ -182,9 +202,10 @@ def gaussian_blur_image(x: tf.Tensor, params: dict, ctx: Ctx) -> tf.Tensor:
     radius = blur_radius(params["sigma_range"][1])
     k = tf.range(-radius, radius + 1, dtype=tf.float32)
     sigma = tf.reshape(tf.cast(params["sigma"], tf.float32), (-1, 1))
-    wts = tf.exp(-(k[None, :] ** 2) / (2.0 * sigma**2))
-    wts = wts / tf.reduce_sum(wts, axis=1, keepdims=True)
+    wts = TF.exp(-(k * k)[None, :] / (2.0 * sigma * sigma))  # no tf.pow: lane-dependent
     size = 2 * radius + 1
+    # An explicit sum: a reduce_sum's order of additions can depend on the batch size.
+    wts = wts / tf.reshape(tf.add_n([wts[:, i] for i in range(size)]), (-1, 1))
     # Separable blur as a weighted sum of shifted copies: per-sample kernels, no loops over
     # samples. REFLECT padding is OpenCV's BORDER_REFLECT_101.
     padded = tf.pad(x, [[0, 0], [0, 0], [radius, radius], [0, 0]], mode="REFLECT")
