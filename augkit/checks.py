@@ -132,8 +132,8 @@ def p_zero_identity(pipeline: Pipeline, case: Case, backend: str) -> None:
     """With every op's probability at 0 the pipeline returns its input unchanged."""
     ops = [type(op)(**{**op.values, "p": 0.0}) for op in pipeline.ops
            if op.output_dtype("uint8") == "uint8"]  # range-changing ops must have p=1
-    if len(ops) != len(pipeline.ops):
-        return
+    if len(ops) != len(pipeline.ops) or any(getattr(op, "resizes", False) for op in ops):
+        return  # range-changing ops must have p=1; a skipped resizing crop still resizes
     settings = {k: getattr(pipeline, k) for k in ("fill_mode", "cval", "interpolation",
                                                   "value_range")}
     out, _ = _apply(Pipeline(ops, **settings), case, backend)

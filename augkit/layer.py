@@ -51,31 +51,11 @@ def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index
     n = tf.shape(x, out_type=tf.int64)[0]
     idx = tf.range(n) if index is None else tf.reshape(tf.cast(index, tf.int64), [-1])
     seed, epoch = _as_int64(seed, "seed"), _as_int64(epoch, "epoch")
-    if tf.executing_eagerly():
-        fn = _compiled(pipeline, x.dtype, x.shape[-1])
-        return fn(x, idx, tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)), labels
-    return _run(pipeline, x, idx, seed, epoch), labels
-
-
-def _run(pipeline: Any, x: tf.Tensor, idx: tf.Tensor, seed: Any, epoch: Any) -> tf.Tensor:
-    return pipeline.run(x, rng.sample_keys(seed, idx, epoch), TF, warp, backend="tf")
-
-
-def _compiled(pipeline: Any, dtype: tf.DType, channels: int) -> Any:
-    """One traced graph per (pipeline, dtype, channels), any batch or image size.
-
-    Eager calls of the op-by-op path cost milliseconds of Python per op; the graph runs them
-    in one go. Seeds and epochs are tensors, so new values never retrace.
-    """
-    cache = pipeline.__dict__.setdefault("_tf_graphs", {})
-    key = (dtype.name, channels)
-    if key not in cache:
-        spec = [tf.TensorSpec([None, None, None, channels], dtype),
-                tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64),
-                tf.TensorSpec([], tf.int64)]
-        cache[key] = tf.function(lambda x, i, s, e: _run(pipeline, x, i, s, e),
-                                 input_signature=spec, autograph=False)
-    return cache[key]
+    # Eager calls run op by op on purpose: a tf.function would retrace for every new pipeline
+    # (~0.3 s) and its graph optimizer specializes arithmetic to the batch shape, so results
+    # would move by an ulp between batch sizes. In tf.data and Keras the caller's graph is used.
+    keys = rng.sample_keys(seed, idx, epoch)
+    return pipeline.run(x, keys, TF, warp, backend="tf"), labels
 
 
 @keras.saving.register_keras_serializable(package="augkit")

@@ -36,7 +36,8 @@ class Pipeline:
         ops: the ops, in order (``augkit.ops`` instances or their dict form).
         fill_mode: how geometric ops fill pixels from outside the image: ``"nearest"``
             (Keras' default), ``"constant"``, ``"reflect"`` or ``"wrap"``.
-        cval: fill value for ``fill_mode="constant"``, in the input's units.
+        cval: fill value for ``fill_mode="constant"``, in the input's units (clipped into
+            the value range at that point of the pipeline).
         interpolation: ``"bilinear"`` or ``"nearest"`` for the one warp.
         value_range: the declared range of float input (uint8 input is always [0, 255]).
 
@@ -253,14 +254,15 @@ class Pipeline:
         is_float = dtype == "float32"
         height, width = _hw(x, xp)
         for start, ops in self.stages():
-            if all(op.p == 0.0 for op in ops):
+            if all(op.p == 0.0 and not getattr(op, "resizes", False) for op in ops):
                 continue
             if ops[0].geometric:
                 if backend == "cv" and dtype == "uint8" and is_float:
                     x, is_float = _to_uint8(x, xp), False  # cv2 warps uint8 fastest
                 elif backend == "tf" and not is_float:
                     x, is_float = xp.f32(x), True  # see kernels.tf.warp on truncation
-                x, height, width = self._warp(x, ops, start, keys, xp, warp, height, width)
+                x, height, width = self._warp(x, ops, start, keys, xp, warp, height, width,
+                                              vrange)
                 continue
             op = ops[0]
             if not is_float and not op.takes_uint8:
@@ -277,7 +279,7 @@ class Pipeline:
         return xp.f32(x)
 
     def _warp(self, x: Any, ops: list[Op], start: int, keys: Any, xp: Any, warp: Any,
-              height: Any, width: Any) -> tuple[Any, Any, Any]:
+              height: Any, width: Any, vrange: tuple) -> tuple[Any, Any, Any]:
         n = xp.shape0(keys)
         total = xp.eye3(n)
         for offset, op in enumerate(ops):
@@ -289,8 +291,9 @@ class Pipeline:
                 m = xp.where(keep, m, op.identity_matrix(n, height, width, xp))
             total = xp.matmul(m, total)
             height, width = op.output_size(height, width)
+        cval = min(max(self.cval, vrange[0]), vrange[1])  # a fill value never leaves the range
         out = warp(x, invert(xp, total), (height, width), fill_mode=self.fill_mode,
-                   cval=self.cval, interpolation=self.interpolation,
+                   cval=cval, interpolation=self.interpolation,
                    flips_only=all(op.exact for op in ops))
         return out, height, width
 

@@ -267,13 +267,12 @@ def albumentations_image(x: np.ndarray, params: dict, ctx: Ctx) -> np.ndarray:
     from augkit.errors import InputError
 
     transform = params["_op"].instance
-    lo, hi = ctx.value_range
-    unit = (lo, hi) == (0.0, 1.0)
-    out = np.empty_like(x)
+    lo, span = ctx.value_range[0], ctx.span
+    as_uint8 = np.clip(np.rint((x - lo) * (255.0 / span)), 0, 255).astype(np.uint8)
+    out = np.empty(x.shape, np.float32)
     for i in range(x.shape[0]):
-        img = np.clip(np.rint(x[i]), 0, 255).astype(np.uint8) if not unit else x[i]
         transform.set_random_seed(int(params["seed"][i]))
-        res = np.asarray(transform(image=img)["image"])
+        res = np.asarray(transform(image=as_uint8[i])["image"])
         if res.ndim == 2:
             res = res[..., None]
         if res.shape != x.shape[1:]:
@@ -283,4 +282,4 @@ def albumentations_image(x: np.ndarray, params: dict, ctx: Ctx) -> np.ndarray:
                 f"(use augkit's random_resized_crop or crop_and_pad to change geometry)"
             )
         out[i] = res
-    return ctx.clip(out.astype(np.float32))
+    return ctx.clip(lo + out * (span / 255.0))

@@ -33,7 +33,9 @@ class Albumentations(Op):
     """Run the albumentations transform named ``transform`` with keyword ``args`` (cv only).
 
     Each sample's transform is seeded from augkit's per-sample key, so results follow the
-    seeding contract. The transform must keep the image shape. Its own ``p`` is forced to 1;
+    seeding contract. The transform must keep the image shape. It always receives uint8 (the
+    current value range mapped onto [0, 255]), the one dtype every albumentations transform
+    accepts; in a float pipeline this op therefore quantizes to 256 levels. Its own ``p`` is forced to 1;
     augkit's ``p`` decides which samples it touches.
 
     Targets:
@@ -65,6 +67,26 @@ class Albumentations(Op):
             message = " ".join(str(exc).split())
             raise SpecError(f"{path}.args: {name}({args}) was rejected by albumentations: "
                             f"{message}") from None
+
+    def check_input(self, shape: tuple, path: str) -> None:
+        """Probe the transform once per channel count so an unsupported layout fails up front."""
+        from augkit.errors import InputError
+
+        channels = shape[-1]
+        probes = self.__dict__.setdefault("_probes", {})
+        if channels not in probes:
+            import numpy as np
+
+            probe = np.random.default_rng(0).integers(0, 256, (max(shape[1], 16),
+                                                      max(shape[2], 16), channels), np.uint8)
+            try:
+                self._instance(image=probe)
+                probes[channels] = None
+            except Exception as exc:  # albumentations raises TypeError/ValueError/cv2.error
+                probes[channels] = " ".join(str(exc).split())
+        if probes[channels] is not None:
+            raise InputError(f"{path}: albumentations.{self.transform} rejects {channels}-channel "
+                             f"images ({probes[channels]})")
 
     def pinned(self, t: float) -> "Op":
         return type(self)(p=1.0, transform=self.transform, args=dict(self.args))

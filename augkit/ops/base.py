@@ -157,6 +157,7 @@ class GeometricOp(Op):
 
     geometric = True
     exact: ClassVar[bool] = False  # maps pixel centres onto pixel centres (flips)
+    resizes: ClassVar[bool] = False  # output size differs from the input's, even when skipped
 
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
         """Forward 3×3 matrices ``(N, 3, 3)`` mapping input pixel coordinates to output ones."""

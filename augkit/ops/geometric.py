@@ -205,6 +205,7 @@ class RandomResizedCrop(GeometricOp):
     """
 
     name = "random_resized_crop"
+    resizes = True
     params = {
         "size": Size((224, 224), "output [height, width]"),
         "scale_range": Range((0.08, 1.0), "area fraction", min=1e-4, max=1.0),

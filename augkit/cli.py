@@ -1,0 +1,257 @@
+"""The ``augkit`` command line: one click group, one module, one ``main()``.
+
+Heavy modules (numpy kernels, OpenCV, TensorFlow) are imported inside the command functions, so
+``augkit --help`` answers instantly and ``augkit preview`` on the default ``cv`` backend never
+imports TensorFlow.
+
+Bad input (a missing or corrupt image, an invalid pipeline file, an unwritable output path) is
+reported as one line on stderr, ``augkit: error: <message>``, with exit status 2 and no
+traceback. A failed ``augkit check`` exits with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import click
+
+from augkit.errors import InputError, SpecError
+
+__all__ = ["cli", "main"]
+
+#: Exit status for bad input (same as click's usage errors).
+EXIT_BAD_INPUT = 2
+#: Exit status of ``augkit check`` when an invariant fails.
+EXIT_CHECK_FAILED = 1
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("augkit")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        import augkit
+
+        return str(getattr(augkit, "__version__", "unknown"))
+
+
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"augkit {_version()}")
+        ctx.exit()
+
+
+def _message(exc: BaseException) -> str:
+    """One line for an error: OSErrors as ``<file>: <reason>``, newlines folded."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = [n for n in (exc.filename, exc.filename2) if n is not None]
+        text = f"{' -> '.join(str(n) for n in names)}: {exc.strerror}" if names else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [SpecError, InputError, OSError]
+    yaml = sys.modules.get("yaml")  # only if a command already imported it
+    if yaml is not None:
+        errors.append(yaml.YAMLError)
+    return tuple(errors)
+
+
+class _Group(click.Group):
+    """A click group that turns bad-input exceptions into one clean line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _bad_input_errors() as exc:
+            click.echo(f"augkit: error: {_message(exc)}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the augkit version and exit.",
+)
+def cli() -> None:
+    """augkit: correct, fast, reproducible image augmentation for TensorFlow/Keras.
+
+    \b
+    Examples:
+      augkit preview                         # default pipeline on a bundled sample image
+      augkit preview cat.jpg -p aug.yaml     # your images, your pipeline
+      augkit preview -p aug.yaml --sheet     # each op at the ends and middle of its ranges
+      augkit check aug.yaml                  # run the invariants on a pipeline
+    """
+
+
+def _check_seed(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and not 0 <= value < 2**63:
+        raise click.BadParameter(f"{value} is not a non-negative integer below 2**63")
+    return value
+
+
+def _load_pipeline(path: str | None) -> tuple[Any, str]:
+    """The pipeline in ``path`` (or the default one) and a short name for messages."""
+    import augkit
+
+    if path is None:
+        return augkit.Pipeline.default(), "default"
+    return augkit.load(path), path
+
+
+@cli.command()
+@click.argument("images", nargs=-1, type=click.Path(path_type=str))
+@click.option(
+    "--pipeline",
+    "-p",
+    "pipeline_path",
+    type=click.Path(path_type=str),
+    help="Pipeline spec (YAML or JSON). Default: augkit.Pipeline.default().",
+)
+@click.option(
+    "--n",
+    "-n",
+    "n",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="Variants per image (sample indices 0..n-1).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    callback=_check_seed,
+    help="Pipeline seed, a non-negative integer.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["cv", "tf"]),
+    default="cv",
+    show_default=True,
+    help="cv: numpy + OpenCV on the CPU; tf: TensorFlow ops.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=str),
+    default="preview.png",
+    show_default=True,
+    help="Output PNG (written atomically).",
+)
+@click.option(
+    "--sheet",
+    is_flag=True,
+    help="One row per op, that op alone at the low end, middle and high end of its ranges.",
+)
+@click.option(
+    "--tile-size",
+    type=click.IntRange(16, 4096),
+    default=256,
+    show_default=True,
+    help="Display size of each tile's long side in pixels (augmentation runs at full size).",
+)
+def preview(
+    images: Sequence[str],
+    pipeline_path: str | None,
+    n: int,
+    seed: int,
+    backend: str,
+    out: str,
+    sheet: bool,
+    tile_size: int,
+) -> None:
+    """Write a PNG grid of IMAGES and augmented variants of them.
+
+    The first tile of each row is the original; then come N variants, labelled
+    "seed S #J": variant J is exactly what sample index J gets from the pipeline with
+    seed S in epoch 0. Several images give one row each. Without IMAGES, a bundled
+    sample image is used.
+    """
+    from augkit.io import sample_path
+    from augkit.preview import describe_pipeline, write_preview
+
+    pipeline, name = _load_pipeline(pipeline_path)
+    sources = list(images) or [sample_path()]
+    picture = write_preview(
+        out, sources, pipeline, sheet=sheet, n=n, seed=seed, backend=backend,
+        tile_size=tile_size,
+    )
+    height, width = picture.shape[:2]
+    if sheet:
+        what = f"sheet of {len(pipeline.ops)} ops at low/middle/high"
+    else:
+        what = f"{n} variant{'s' if n != 1 else ''}"
+    ops = describe_pipeline(pipeline)
+    click.echo(f"wrote {out} ({width}x{height}, {what}, pipeline: {name} [{ops}])")
+
+
+@cli.command()
+@click.argument(
+    "pipeline_path", metavar="[PIPELINE]", required=False, type=click.Path(path_type=str)
+)
+@click.option(
+    "--backend",
+    "backends",
+    type=click.Choice(["cv", "tf"]),
+    multiple=True,
+    help="Backend to check (repeatable). Default: cv and tf (cv only if an op is cv-only).",
+)
+@click.option(
+    "--cases",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Generated test inputs on cv (tf runs a quarter). Default: augkit.check's (200).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    callback=_check_seed,
+    help="Seed of the generated test inputs. Default: augkit.check's (0).",
+)
+def check(
+    pipeline_path: str | None, backends: Sequence[str], cases: int | None, seed: int | None
+) -> None:
+    """Run augkit's invariants on a PIPELINE file (default pipeline if omitted).
+
+    Prints one line per invariant and backend; exits with status 1 if any fails.
+    See docs/invariants.md for what each invariant means.
+    """
+    import augkit
+
+    pipeline, _name = _load_pipeline(pipeline_path)
+    kwargs: dict[str, Any] = {}
+    if backends:
+        kwargs["backends"] = tuple(dict.fromkeys(backends))
+    if cases is not None:
+        kwargs["cases"] = cases
+    if seed is not None:
+        kwargs["seed"] = seed
+    report = augkit.check(pipeline, **kwargs)
+    click.echo(report.table() if hasattr(report, "table") else str(report))
+    if not report.ok:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``augkit`` console script.
+
+    Args:
+        argv: Arguments without the program name; default ``sys.argv[1:]``.
+    """
+    cli.main(args=list(argv) if argv is not None else None, prog_name="augkit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
