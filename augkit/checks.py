@@ -179,8 +179,10 @@ def tf_data_varies(pipeline: Pipeline, image: np.ndarray, seed: int = 0) -> None
     """Inside ``tf.data.Dataset.map`` (graph mode), identical elements come out different."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensors(image).repeat(6).enumerate()
-    ds = ds.map(lambda i, x: pipeline(image=x, index=i, seed=seed, backend="tf")["image"])
+    def augment(i: Any, x: Any) -> Any:
+        return pipeline(image=x, index=i, seed=seed, backend="tf")["image"]
+
+    ds = tf.data.Dataset.from_tensors(image).repeat(6).enumerate().map(augment)
     outs = [o.numpy() for o in ds]
     if all(np.array_equal(outs[0], o) for o in outs[1:]):
         raise InvariantError("every element came out identical inside tf.data.Dataset.map")

@@ -32,6 +32,7 @@ def _as_int64(value: Any, name: str) -> Any:
     return value
 
 
+@tf.autograph.experimental.do_not_convert  # plain TF ops, no Python control flow on tensors
 def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index: Any = None,
              epoch: Any = 0) -> tuple[tf.Tensor, Any]:
     """The tf backend of :meth:`augkit.Pipeline.apply` (graph-safe; see its docstring)."""
