@@ -23,9 +23,13 @@ _BORDER = {"nearest": 1, "constant": 0, "reflect": 2, "wrap": 3}  # cv2.BORDER_*
 _INTERP = {"bilinear": 1, "nearest": 0}  # cv2.INTER_LINEAR, cv2.INTER_NEAREST
 _BORDER_BACK = {v: k for k, v in _BORDER.items()}
 _INTERP_BACK = {v: k for k, v in _INTERP.items()}
-# Modules whose transforms change the image size (or need extra inputs): not for the adapter.
-_SIZE_MODULES = ("crops.transforms", "geometric.resize", "geometric.pad", "transforms3d",
-                 "mixing.transforms", "text.transforms")
+# Transforms the adapter op cannot run, by module: why.
+_REFUSED_MODULES = {
+    "crops.transforms": "changes the image size", "geometric.resize": "changes the image size",
+    "geometric.pad": "changes the image size", "transforms3d.transforms": "works on 3-D volumes",
+    "mixing.transforms": "needs extra inputs", "text.transforms": "needs extra inputs",
+    "type_transform": "changes the value range", "lambda_transform": "runs code (specs are data)",
+}
 
 
 class _Unmapped(Exception):
@@ -206,7 +210,7 @@ def to_albumentations(pipeline: Any) -> Any:
 # -- albumentations -> augkit ------------------------------------------------------------------
 # A reverse mapping returns (augkit ops, pipeline settings it implies), or None when augkit has
 # no faithful equivalent (the adapter op then runs the transform itself).
-Mapped = tuple[list, dict] | None
+_Mapped = tuple[list, dict] | None
 
 
 def _settings(t: Any, border: bool = True) -> dict | None:
@@ -222,7 +226,7 @@ def _settings(t: Any, border: bool = True) -> dict | None:
     return out
 
 
-def _rev_affine(t: Any) -> Mapped:
+def _rev_affine(t: Any) -> _Mapped:
     """One Affine is ``T · Shear · R · S`` about the centre: augkit zoom, rotate, shear,
     translate in that order give the same matrix."""
     if t.fit_output or t.balanced_scale:
@@ -251,7 +255,7 @@ def _rev_affine(t: Any) -> Mapped:
     return None if settings is None else ([c(p=t.p, **kw) for c, kw in parts], settings)
 
 
-def _rev_jitter(t: Any) -> Mapped:
+def _rev_jitter(t: Any) -> _Mapped:
     moved = [(k, _pair(getattr(t, k))) for k, neutral in _JITTER_NEUTRAL.items()
              if _pair(getattr(t, k)) != neutral]
     if len(moved) > 1:  # ColorJitter applies them in a random order; augkit's order is fixed
@@ -261,7 +265,7 @@ def _rev_jitter(t: Any) -> Mapped:
              for k, r in moved], {})
 
 
-def _rev_brightness_contrast(t: Any) -> Mapped:
+def _rev_brightness_contrast(t: Any) -> _Mapped:
     # img * (1 + c) + b: with b = 0 it is augkit's multiplicative brightness
     if _pair(t.brightness_limit) != (0.0, 0.0) or t.ensure_safe_range:
         return None
@@ -270,7 +274,7 @@ def _rev_brightness_contrast(t: Any) -> Mapped:
     return ([O.Brightness(factor_range=factors, p=t.p)] if c != (0.0, 0.0) else [], {})
 
 
-def _rev_normalize(t: Any) -> Mapped:
+def _rev_normalize(t: Any) -> _Mapped:
     mean, std, mpv = t.mean, t.std, t.max_pixel_value
     if t.normalization == "standard" and t.p == 1.0:
         if isinstance(mean, (list, tuple)) and isinstance(std, (list, tuple)) and mpv == 255.0:
@@ -287,9 +291,9 @@ def _rev_normalize(t: Any) -> Mapped:
 
 
 def _only(ok: Callable[[Any], bool], build: Callable[[Any], list],
-          settings: Callable[[Any], dict | None] = lambda t: {}) -> Callable[[Any], Mapped]:
+          settings: Callable[[Any], dict | None] = lambda t: {}) -> Callable[[Any], _Mapped]:
     """A reverse mapping that applies when ``ok(t)`` and the settings are expressible."""
-    def rev(t: Any) -> Mapped:
+    def rev(t: Any) -> _Mapped:
         s = settings(t) if ok(t) else None
         return None if s is None else (build(t), s)
     return rev
@@ -300,7 +304,7 @@ def _blur_ok(t: Any) -> bool:
     return _pair(t.blur_limit) in ((0.0, 0.0), (k, k))
 
 
-_REVERSE: dict[str, Callable[[Any], Mapped]] = {
+_REVERSE: dict[str, Callable[[Any], _Mapped]] = {
     "HorizontalFlip": lambda t: ([O.FlipHorizontal(p=t.p)], {}),
     "VerticalFlip": lambda t: ([O.FlipVertical(p=t.p)], {}),
     "NoOp": lambda t: ([], {}),
@@ -357,12 +361,8 @@ def _adapter(t: Any, path: str) -> Any:
     if allowed_transforms().get(name) is not type(t):
         raise SpecError(f"{path}: {type(t).__module__}.{name} is not a public albumentations "
                         f"transform; allowed: the classes in albumentations.__all__")
-    resizes = any(type(t).__module__.endswith(m) for m in _SIZE_MODULES) and not (
-        name == "CropAndPad" and t.keep_size)
-    why = ("changes the image size" if resizes else "changes the value range"
-           if name in ("ToFloat", "FromFloat") else "runs code (specs are data)"
-           if name == "Lambda" else None)
-    if why:
+    why = next((r for m, r in _REFUSED_MODULES.items() if type(t).__module__.endswith(m)), None)
+    if why and not (name == "CropAndPad" and t.keep_size):
         raise SpecError(f"{path}: {name} {why}, which the albumentations adapter op cannot "
                         f"carry; augkit's random_resized_crop, crop_and_pad and rescale may fit")
     args = _plain({k: v for k, v in t.get_transform_init_args().items() if k != "p"},

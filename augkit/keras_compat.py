@@ -20,14 +20,16 @@ tensorflow/tensorflow#82838). ``legacy_shift_axes=True`` reproduces the swap.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import numbers
-from typing import Any
+from typing import Any, Iterator
 
 from augkit.errors import SpecError
 from augkit.ops import geometric as g
 from augkit.ops.base import Op
 from augkit.ops.color import Brightness, ChannelShift, Rescale
-from augkit.params import closest, fail
+from augkit.params import closest, fail, short_repr
 
 KERAS_ARGS = (
     "rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range",
@@ -41,8 +43,22 @@ _NOT_AUGMENTATION = (
 )
 
 
+@contextlib.contextmanager
+def _argument(name: str, value: Any) -> Iterator[None]:
+    """Report any invalid value under the Keras argument's own name."""
+    try:
+        yield
+    except SpecError as exc:
+        text = str(exc)
+        allowed = text.split("allowed: ", 1)[1] if "allowed: " in text else text
+        if any(text.startswith(f"{arg}:") for arg in KERAS_ARGS):
+            raise
+        raise SpecError(f"{name}: got {short_repr(value)}; allowed: {allowed}") from None
+
+
 def _number(name: str, value: Any, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < minimum:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < minimum):
         raise fail(name, value, f"a number >= {minimum:g}")
     return float(value)
 
@@ -54,7 +70,10 @@ def _shift(name: str, value: Any) -> tuple[dict, str] | None:
         return None
     allowed = ("a float (fraction of the size if < 1, else pixels), an int n (integer pixels "
                "in (-n, n)) or a list of offsets")
-    if isinstance(value, bool):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, bool) or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values):
         raise fail(name, value, allowed)
     if isinstance(value, numbers.Integral):
         if value < 0:
@@ -93,7 +112,7 @@ def _translate_ops(width: Any, height: Any) -> list[Op]:
 
 
 def _zoom(value: Any) -> tuple[float, float] | None:
-    allowed = "a number in [0, 1) or a pair [low, high] with 0 < low <= high"
+    allowed = "a number in [0, 1) or a pair [low, high] with 0 < low <= high <= 100"
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if not 0 <= value < 1:
             raise fail("zoom_range", value, allowed)
@@ -101,7 +120,7 @@ def _zoom(value: Any) -> tuple[float, float] | None:
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(
             isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
         lo, hi = float(value[0]), float(value[1])
-        if not 0 < lo <= hi:
+        if not 0 < lo <= hi <= 100:
             raise fail("zoom_range", value, allowed)
         return None if lo == hi == 1.0 else (lo, hi)
     raise fail("zoom_range", value, allowed)
@@ -133,38 +152,63 @@ def from_keras(cls: Any, *, legacy_shift_axes: bool = False, **kwargs: Any) -> A
                      if key in _NOT_AUGMENTATION else "")
             raise SpecError(f"{key}: unknown argument{hint}{extra}; allowed: "
                             f"{', '.join(KERAS_ARGS)}")
-    get = kwargs.get
     ops: list[Op] = []
-    rotation = _number("rotation_range", get("rotation_range", 0.0))
-    if rotation:
-        ops.append(g.Rotate(angle_range=(-rotation, rotation), _path="rotation_range"))
-    width, height = get("width_shift_range", 0.0), get("height_shift_range", 0.0)
     if not isinstance(legacy_shift_axes, bool):
         raise fail("legacy_shift_axes", legacy_shift_axes, "true or false")
-    if legacy_shift_axes:
-        width, height = height, width
-    ops += _translate_ops(width, height)
-    shear = _number("shear_range", get("shear_range", 0.0))
-    if shear:
-        ops.append(g.Shear(angle_range=(-shear, shear), _path="shear_range"))
-    zoom = _zoom(get("zoom_range", 0.0))
-    if zoom:
-        ops.append(g.Zoom(factor_range=zoom))
-    for key, op_cls in (("horizontal_flip", g.FlipHorizontal), ("vertical_flip",
-                                                                 g.FlipVertical)):
-        flag = get(key, False)
+    for key in KERAS_ARGS:
+        if key in kwargs and key not in ("fill_mode", "cval"):
+            with _argument(key, kwargs[key]):
+                ops += _ops_for(key, kwargs, legacy_shift_axes)
+    settings = {k: kwargs[k] for k in ("fill_mode", "cval") if k in kwargs}
+    order = {name: i for i, name in enumerate(_ORDER)}
+    ops.sort(key=lambda op: order[op.name])
+    return cls(ops, **settings)
+
+
+# Keras' order: one affine (rotation, shift, shear, zoom), flips, channel shift, brightness;
+# rescale comes last, in ``standardize``.
+_ORDER = ("rotate", "translate", "shear", "zoom", "flip_horizontal", "flip_vertical",
+          "channel_shift", "brightness", "rescale")
+
+
+def _ops_for(key: str, kwargs: dict, legacy_shift_axes: bool) -> list[Op]:
+    """The ops one Keras argument turns into (the shift pair is handled on width's turn)."""
+    get = kwargs.get
+    ops: list[Op] = []
+    if key == "height_shift_range" and "width_shift_range" in kwargs:
+        return []
+    if key == "rotation_range":
+        rotation = _number(key, get(key))
+        if rotation:
+            ops.append(g.Rotate(angle_range=(-rotation, rotation)))
+    elif key in ("width_shift_range", "height_shift_range"):
+        width, height = get("width_shift_range", 0.0), get("height_shift_range", 0.0)
+        if legacy_shift_axes:
+            width, height = height, width
+        ops += _translate_ops(width, height)
+    elif key == "shear_range":
+        shear = _number(key, get(key))
+        if shear:
+            ops.append(g.Shear(angle_range=(-shear, shear)))
+    elif key == "zoom_range":
+        zoom = _zoom(get(key))
+        if zoom:
+            ops.append(g.Zoom(factor_range=zoom))
+    elif key in ("horizontal_flip", "vertical_flip"):
+        flag = get(key)
         if not isinstance(flag, bool):
             raise fail(key, flag, "true or false")
         if flag:
-            ops.append(op_cls(p=0.5))
-    shift = _number("channel_shift_range", get("channel_shift_range", 0.0))
-    if shift:
-        ops.append(ChannelShift(intensity_range=(-shift, shift)))
-    brightness = get("brightness_range")
-    if brightness is not None:
-        ops.append(Brightness(factor_range=brightness, _path="brightness_range"))
-    rescale = get("rescale")
-    if rescale is not None and rescale != 0:
-        ops.append(Rescale(scale=rescale, _path="rescale"))
-    settings = {k: kwargs[k] for k in ("fill_mode", "cval") if k in kwargs}
-    return cls(ops, **settings)
+            ops.append((g.FlipHorizontal if key == "horizontal_flip" else g.FlipVertical)(p=0.5))
+    elif key == "channel_shift_range":
+        shift = _number(key, get(key))
+        if shift:
+            ops.append(ChannelShift(intensity_range=(-shift, shift)))
+    elif key == "brightness_range":
+        if get(key) is not None:
+            ops.append(Brightness(factor_range=get(key)))
+    elif key == "rescale":
+        rescale = get(key)
+        if rescale is not None and rescale != 0:
+            ops.append(Rescale(scale=rescale))
+    return ops

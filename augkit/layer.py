@@ -32,6 +32,21 @@ def _as_int64(value: Any, name: str) -> Any:
     return value
 
 
+def _assert_in_range(x: tf.Tensor, value_range: tuple[float, float]) -> tf.Tensor:
+    """Fail (also inside graphs) on float input outside the declared range, or NaN.
+
+    Keras feeds a model's float32 input: uint8 pictures arrive as 0-255 floats, and clipping them
+    to the default [0, 1] would silently destroy them.
+    """
+    lo, hi = value_range
+    ok = tf.reduce_all((x >= lo) & (x <= hi))
+    message = (f"images: float values outside the declared value_range [{lo:g}, {hi:g}] (or "
+               f"NaN); rescale the data first or build the pipeline with value_range=(0, 255)")
+    check = tf.debugging.Assert(ok, [message, tf.reduce_min(x), tf.reduce_max(x)])
+    with tf.control_dependencies([check]):
+        return tf.identity(x)
+
+
 @tf.autograph.experimental.do_not_convert  # plain TF ops, no Python control flow on tensors
 def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index: Any = None,
              epoch: Any = 0) -> tuple[tf.Tensor, Any]:
@@ -49,6 +64,8 @@ def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index
                             f"{', '.join(op.backends)} (use backend='cv')")
         if None not in x.shape[1:]:
             op.check_input(tuple(x.shape), f"ops[{i}] ({op.name})")
+    if x.dtype == tf.float32:
+        x = _assert_in_range(x, pipeline.value_range)
     n = tf.shape(x, out_type=tf.int64)[0]
     idx = tf.range(n) if index is None else tf.reshape(tf.cast(index, tf.int64), [-1])
     seed, epoch = _as_int64(seed, "seed"), _as_int64(epoch, "epoch")
@@ -68,9 +85,14 @@ class AugmentLayer(keras.layers.Layer):
     only the deterministic value-range ops (``rescale``, ``normalize``) run, so the model sees
     the same value range either way; without them the layer passes images through unchanged.
 
+    Float input must lie in the pipeline's ``value_range`` (checked in the graph: a loud
+    ``InvalidArgumentError`` rather than silently clipped pictures). A model whose float32
+    input carries 0-255 pixels needs ``value_range=(0, 255)``.
+
     Args:
         pipeline: the pipeline's dict form (``Pipeline.to_dict()``).
         seed: the seed of the augmentation.
+        value_range: overrides the pipeline's declared range of float input.
 
     Example:
         >>> import augkit, keras
@@ -78,13 +100,20 @@ class AugmentLayer(keras.layers.Layer):
         >>> model = keras.Sequential([keras.Input((32, 32, 3)), layer])
     """
 
-    def __init__(self, pipeline: dict, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(self, pipeline: dict, seed: int = 0, value_range: Any = None,
+                 **kwargs: Any) -> None:
         from augkit.pipeline import Pipeline
 
         super().__init__(**kwargs)
+        if value_range is not None:  # Keras feeds float32: often 0-255 pictures
+            pipeline = {**pipeline, "value_range": list(value_range)}
         self.pipeline_config = pipeline
         self.seed = int(seed)
         self.pipeline = Pipeline.from_dict(pipeline)
+        for i, op in enumerate(self.pipeline.ops):
+            if "tf" not in op.backends:
+                raise SpecError(f"ops[{i}] ({op.name}) does not run on backend 'tf', which a "
+                                f"Keras layer needs; it runs on: {', '.join(op.backends)}")
         settings = {k: v for k, v in pipeline.items() if k not in ("ops", "version")}
         value_ops = [op for op in self.pipeline.ops if op.name in _VALUE_OPS]
         self.inference_pipeline = Pipeline(value_ops, **settings)

@@ -10,15 +10,22 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from augkit.errors import SpecError
 
 
+def short_repr(value: Any, limit: int = 120) -> str:
+    """``repr`` cut to ``limit`` characters (a hostile spec can hold a huge value)."""
+    text = reprlib.repr(value) if not isinstance(value, (str, int, float)) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def fail(path: str, value: Any, allowed: str) -> SpecError:
     """Build the one error message format used for every bad spec value."""
-    return SpecError(f"{path}: got {value!r}; allowed: {allowed}")
+    return SpecError(f"{path}: got {short_repr(value)}; allowed: {allowed}")
 
 
 def closest(name: str, options: Sequence[str]) -> str:

@@ -239,12 +239,22 @@ class Pipeline:
                             index=np.asarray([index]), epoch=epoch)
         return {"image": out[0], "label": label}
 
-    def as_layer(self, seed: int = 0, **kwargs: Any) -> Any:
+    def as_layer(self, seed: int = 0, value_range: Sequence[float] | None = None,
+                 **kwargs: Any) -> Any:
         """A Keras layer that augments when training and, at inference, applies only the
-        deterministic value-range ops (rescale, normalize). See ``docs/backends.md``."""
+        deterministic value-range ops (rescale, normalize).
+
+        Args:
+            seed: the augmentation seed.
+            value_range: range of the float input the model receives, if not the pipeline's
+                own (Keras casts uint8 pictures to 0-255 float32: pass ``(0, 255)``).
+            **kwargs: passed to ``keras.layers.Layer`` (``name``, ...).
+
+        See ``docs/backends-and-seeding.md``.
+        """
         from augkit.layer import AugmentLayer
 
-        return AugmentLayer(self.to_dict(), seed=seed, **kwargs)
+        return AugmentLayer(self.to_dict(), seed=seed, value_range=value_range, **kwargs)
 
     # -- the one execution path -------------------------------------------------------------
     def run(self, x: Any, keys: Any, xp: Any, warp: Any, *, backend: str) -> Any:

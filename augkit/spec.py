@@ -16,7 +16,7 @@ from typing import Any
 
 from augkit.errors import SpecError
 from augkit.ops import base
-from augkit.params import closest, fail
+from augkit.params import closest, fail, short_repr
 
 SCHEMA_VERSION = 1
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -40,10 +40,11 @@ def pipeline_from_dict(cls: Any, d: Any) -> Any:
         raise fail("pipeline", type(d).__name__, "a mapping with an 'ops' list")
     for key in d:
         if key not in _TOP_KEYS:
-            raise SpecError(f"{key}: unknown field{closest(str(key), _TOP_KEYS)} (allowed: "
+            raise SpecError(f"{short_repr(key)}: unknown field{closest(str(key), _TOP_KEYS)} "
+                            f"(allowed: "
                             f"{', '.join(_TOP_KEYS)})")
     version = d.get("version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise fail("version", version, f"{SCHEMA_VERSION} (this augkit's schema version)")
     ops = d.get("ops")
     if not isinstance(ops, list):

@@ -14,6 +14,14 @@ from augkit.ops.base import Op, register
 from augkit.params import Anything, closest, fail
 
 
+# Transforms that change the value range or dtype (augkit's rescale/normalize do that, with the
+# range tracked) or that run arbitrary code.
+_REFUSED = frozenset({"Normalize", "ToFloat", "FromFloat", "Lambda", "ToTensorV2"})
+# Base classes albumentations exports; they are not transforms.
+_BASES = frozenset({"BasicTransform", "DualTransform", "ImageOnlyTransform", "Transform3D",
+                    "BaseCompose"})
+
+
 @functools.lru_cache(maxsize=1)
 def allowed_transforms() -> dict[str, type]:
     """Public albumentations transform classes by name (composition classes excluded)."""
@@ -23,7 +31,8 @@ def allowed_transforms() -> dict[str, type]:
     out = {}
     for name in getattr(A, "__all__", dir(A)):
         obj = getattr(A, name, None)
-        if isinstance(obj, type) and issubclass(obj, BasicTransform) and not name.startswith("_"):
+        if (isinstance(obj, type) and issubclass(obj, BasicTransform)
+                and not name.startswith("_") and name not in _BASES):
             out[name] = obj
     return out
 
@@ -56,11 +65,21 @@ class Albumentations(Op):
     def _check(self, path: str) -> None:
         table = allowed_transforms()
         name = self.transform
+        if name in _REFUSED:
+            raise fail(f"{path}.transform", name, "a transform that keeps the value range and "
+                       "runs no code (use augkit's normalize or rescale instead)")
         if name not in table:
             raise fail(f"{path}.transform", name,
                        f"the name of a public albumentations transform{closest(name, table)}")
-        args = dict(self.args)
+        args = _plain(dict(self.args))
         args.pop("p", None)
+        self.values["args"] = args
+        accepted = _init_args(table[name])
+        for key in args:
+            if not isinstance(key, str) or (accepted is not None and key not in accepted):
+                raise fail(f"{path}.args", key, f"an argument of albumentations.{name}"
+                           f"{closest(str(key), sorted(accepted or ()))} (allowed: "
+                           f"{', '.join(sorted(accepted or ()))})")
         try:
             self._instance = table[name](**args, p=1.0)
         except Exception as exc:  # albumentations raises pydantic/TypeError/ValueError
@@ -98,3 +117,22 @@ class Albumentations(Op):
     def instance(self) -> Any:
         """The albumentations transform object."""
         return self._instance
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively: the args are stored as the data YAML/JSON give back."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _init_args(cls: type) -> set[str] | None:
+    """Keyword arguments a transform's ``__init__`` declares (None if it takes ``**kwargs``)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.name != "self"}

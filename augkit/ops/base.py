@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from augkit.errors import SpecError
-from augkit.params import PROBABILITY, Param, Range, closest, fail
+from augkit.params import PROBABILITY, Param, Range, closest, fail, short_repr
 
 _REGISTRY: dict[str, type["Op"]] = {}
 
@@ -39,7 +39,7 @@ def get(name: str, path: str = "op") -> type["Op"]:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         raise SpecError(
-            f"{path}: unknown op {name!r}{closest(name, list(_REGISTRY))} "
+            f"{path}: unknown op {short_repr(name)}{closest(name, list(_REGISTRY))} "
             f"(available: {', '.join(available())})"
         ) from None
 
@@ -106,6 +106,11 @@ class Op:
     def from_dict(cls, d: dict[str, Any], path: str | None = None) -> "Op":
         """Build and validate an op from its dict form (the ``"op"`` key is ignored)."""
         kwargs = {k: v for k, v in d.items() if k != "op"}
+        allowed = sorted([*cls.params, "p"])
+        for key in kwargs:
+            if not isinstance(key, str):
+                raise fail(f"{path or cls.name}.{key!r}", key,
+                           f"a parameter name of op {cls.name!r} ({', '.join(allowed)})")
         return cls(_path=path, **kwargs)
 
     def pinned(self, t: float) -> "Op":
