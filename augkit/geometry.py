@@ -19,15 +19,14 @@ def affine(xp: Any, a: Any, b: Any, c: Any, d: Any, e: Any, f: Any) -> Any:
     return xp.reshape(xp.stack(row + bottom, axis=-1), (-1, 3, 3))
 
 
-def about_center(xp: Any, m: Any, height: Any, width: Any) -> Any:
-    """Conjugate linear maps ``m`` so that they act about the image centre."""
+def about_center(xp: Any, a: Any, b: Any, d: Any, e: Any, height: Any, width: Any) -> Any:
+    """The linear map ``[[a, b], [d, e]]`` acting about the image centre, as affine matrices.
+
+    ``T(c) · L · T(-c)`` written out: the translation is ``c - L c``.
+    """
     cx = (xp.f32(width) - 1.0) / 2.0
     cy = (xp.f32(height) - 1.0) / 2.0
-    n = xp.shape0(m)
-    one, zero = xp.full(n, 1.0), xp.full(n, 0.0)
-    to_origin = affine(xp, one, zero, -cx + zero, zero, one, -cy + zero)
-    back = affine(xp, one, zero, cx + zero, zero, one, cy + zero)
-    return xp.matmul(back, xp.matmul(m, to_origin))
+    return affine(xp, a, b, cx - (a * cx + b * cy), d, e, cy - (d * cx + e * cy))
 
 
 def region_to_size(

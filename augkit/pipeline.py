@@ -263,6 +263,7 @@ class Pipeline:
         vrange = DTYPES[dtype] or self.value_range
         is_float = dtype == "float32"
         height, width = _hw(x, xp)
+        draws = rng.op_draws(keys, len(self.ops), xp)
         for start, ops in self.stages():
             if all(op.p == 0.0 and not getattr(op, "resizes", False) for op in ops):
                 continue
@@ -271,35 +272,34 @@ class Pipeline:
                     x, is_float = _to_uint8(x, xp), False  # cv2 warps uint8 fastest
                 elif backend == "tf" and not is_float:
                     x, is_float = xp.f32(x), True  # see kernels.tf.warp on truncation
-                x, height, width = self._warp(x, ops, start, keys, xp, warp, height, width,
-                                              vrange)
+                x, height, width = self._warp(x, ops, draws[start:start + len(ops)], xp, warp,
+                                              height, width, vrange)
                 continue
             op = ops[0]
             if not is_float and not op.takes_uint8:
                 x, is_float = xp.f32(x), True
-            draws = rng.Draws(rng.combine(keys, start + 1), xp)
-            params = {**op.values, **op.sample(draws, height, width), "_op": op}
+            d = draws[start]
+            params = {**op.values, **op.sample(d, height, width), "_op": op}
             y = lookup(op.name, backend)(x, params, Ctx(xp, vrange))
             if op.p < 1.0:
-                y = xp.where(xp.reshape(draws.bernoulli(0, op.p), (-1, 1, 1, 1)), y, x)
+                y = xp.where(xp.reshape(d.bernoulli(0, op.p), (-1, 1, 1, 1)), y, x)
             x, is_float = y, is_float or op.output_dtype(dtype) == "float32"
             dtype, vrange = op.output_dtype(dtype), op.output_range(vrange)
         if dtype == "uint8":
             return _to_uint8(x, xp)
         return xp.f32(x)
 
-    def _warp(self, x: Any, ops: list[Op], start: int, keys: Any, xp: Any, warp: Any,
+    def _warp(self, x: Any, ops: list[Op], draws: list[rng.Draws], xp: Any, warp: Any,
               height: Any, width: Any, vrange: tuple) -> tuple[Any, Any, Any]:
-        n = xp.shape0(keys)
-        total = xp.eye3(n)
-        for offset, op in enumerate(ops):
+        n = xp.shape0(draws[0].keys)
+        total = None
+        for op, d in zip(ops, draws):
             assert isinstance(op, GeometricOp)
-            draws = rng.Draws(rng.combine(keys, start + offset + 1), xp)
-            m = op.matrix(op.sample(draws, height, width), height, width, xp)
+            m = op.matrix(op.sample(d, height, width), height, width, xp)
             if op.p < 1.0:
-                keep = xp.reshape(draws.bernoulli(0, op.p), (-1, 1, 1))
+                keep = xp.reshape(d.bernoulli(0, op.p), (-1, 1, 1))
                 m = xp.where(keep, m, op.identity_matrix(n, height, width, xp))
-            total = xp.matmul(m, total)
+            total = m if total is None else xp.matmul(m, total)
             height, width = op.output_size(height, width)
         cval = min(max(self.cval, vrange[0]), vrange[1])  # a fill value never leaves the range
         out = warp(x, invert(xp, total), (height, width), fill_mode=self.fill_mode,

@@ -91,20 +91,22 @@ class Draws:
     Args:
         keys: int64 per-sample keys for this op, shape ``(N,)``.
         xp: the backend's math namespace (``augkit.kernels.cv.NP`` or ``augkit.kernels.tf.TF``).
+        block: optional precomputed ``bits(0..BLOCK-1)``, shape ``(N, BLOCK)`` (see
+            :func:`op_draws`).
     """
 
-    _BLOCK = 16  # scalar slots hashed together in one vectorized call (numpy path)
+    BLOCK = 8  # scalar slots hashed together in one vectorized call (numpy path)
 
-    def __init__(self, keys: Any, xp: Any) -> None:
+    def __init__(self, keys: Any, xp: Any, block: Any = None) -> None:
         self.keys = keys
         self.xp = xp
-        self._block: Any = None
+        self._block: Any = block
 
     def bits(self, slot: int, size: int | None = None) -> Any:
         """Raw 32-bit hashes, ``(N,)`` or ``(N, size)``."""
-        if size is None and isinstance(self.keys, np.ndarray) and 0 <= slot < self._BLOCK:
+        if size is None and isinstance(self.keys, np.ndarray) and 0 <= slot < self.BLOCK:
             if self._block is None:
-                self._block = combine(self.keys[:, None], np.arange(self._BLOCK))
+                self._block = combine(self.keys[:, None], np.arange(self.BLOCK))
             return self._block[:, slot]
         k = combine(self.keys, slot)
         if size is None:
@@ -131,3 +133,17 @@ class Draws:
         u1 = self.uniform(slot, size=size)
         u2 = self.uniform(slot + 7919, size=size)
         return xp.sqrt(-2.0 * xp.log(1.0 - u1)) * xp.cos((2.0 * math.pi) * u2)
+
+
+def op_draws(keys: Any, count: int, xp: Any) -> list[Draws]:
+    """``Draws`` for ops 1..count of a pipeline (op ``i`` keyed ``combine(keys, i + 1)``).
+
+    On numpy, every op's first :attr:`Draws.BLOCK` slots are hashed in two vectorized calls
+    for the whole pipeline, instead of a few per op: at 32 px the per-call overhead costs more
+    than the hashing. The bits are the same either way.
+    """
+    if not isinstance(keys, np.ndarray) or count == 0:
+        return [Draws(combine(keys, i + 1), xp) for i in range(count)]
+    op_keys = combine(keys[:, None], np.arange(1, count + 1))
+    blocks = combine(op_keys[:, :, None], np.arange(Draws.BLOCK))
+    return [Draws(op_keys[:, i], xp, blocks[:, i]) for i in range(count)]

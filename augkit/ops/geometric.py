@@ -44,7 +44,7 @@ class Rotate(GeometricOp):
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
         t = params["angle"] * (math.pi / 180.0)
         c, s = xp.cos(t), xp.sin(t)
-        return about_center(xp, affine(xp, c, s, 0.0, -s, c, 0.0), height, width)
+        return about_center(xp, c, s, -s, c, height, width)
 
 
 @register
@@ -115,8 +115,8 @@ class Zoom(GeometricOp):
         return {"zx": zx, "zy": zy}
 
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
-        m = affine(xp, 1.0 / params["zx"], 0.0, 0.0, 0.0, 1.0 / params["zy"], 0.0)
-        return about_center(xp, m, height, width)
+        sx, sy = 1.0 / params["zx"], 1.0 / params["zy"]
+        return about_center(xp, sx, sx * 0.0, sy * 0.0, sy, height, width)
 
 
 @register
@@ -141,10 +141,10 @@ class Shear(GeometricOp):
 
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
         k = xp.tan(params["angle"] * (math.pi / 180.0))
-        one = k * 0.0 + 1.0
-        m = affine(xp, one, k, 0.0, 0.0, one, 0.0) if self.axis == "x" else affine(
-            xp, one, 0.0, 0.0, k, one, 0.0)
-        return about_center(xp, m, height, width)
+        one, zero = k * 0.0 + 1.0, k * 0.0
+        if self.axis == "x":
+            return about_center(xp, one, k, zero, one, height, width)
+        return about_center(xp, one, zero, k, one, height, width)
 
 
 class _Flip(GeometricOp):
