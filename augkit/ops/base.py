@@ -8,6 +8,7 @@ An op declares its parameters as data (``params``), samples them for a whole bat
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from augkit.errors import SpecError
@@ -175,3 +176,20 @@ class GeometricOp(Op):
     def output_size(self, height: Any, width: Any) -> tuple[Any, Any]:
         """Output image size given the input size (most geometric ops keep it)."""
         return height, width
+
+
+def sample_box_size(draws: Any, height: Any, width: Any, scale_range: tuple[float, float],
+                    ratio_range: tuple[float, float], *, whole_pixels: bool = False) -> tuple:
+    """Width and height of a random box: area fraction uniform in ``scale_range``, aspect ratio
+    (width/height) log-uniform in ``ratio_range``, clipped to the image (draw slots 1 and 2).
+
+    Shared by ``random_resized_crop`` (continuous) and ``erasing`` (whole pixels).
+    """
+    xp = draws.xp
+    h, w = xp.f32(height), xp.f32(width)
+    area = h * w * draws.uniform(1, *scale_range)
+    ratio = xp.exp(draws.uniform(2, math.log(ratio_range[0]), math.log(ratio_range[1])))
+    bw, bh = xp.sqrt(area * ratio), xp.sqrt(area / ratio)
+    if whole_pixels:
+        bw, bh = xp.round(bw), xp.round(bh)
+    return xp.minimum(bw, w), xp.minimum(bh, h)

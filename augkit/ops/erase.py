@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from augkit.ops.base import Op, register
+from augkit.ops.base import Op, register, sample_box_size
 from augkit.params import FillValue, Range
 
 
@@ -32,11 +31,8 @@ class Erasing(Op):
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
         xp = draws.xp
         h, w = xp.f32(height), xp.f32(width)
-        area = h * w * draws.uniform(1, *self.scale_range)
-        log_lo, log_hi = math.log(self.ratio_range[0]), math.log(self.ratio_range[1])
-        ratio = xp.exp(draws.uniform(2, log_lo, log_hi))
-        ew = xp.minimum(xp.round(xp.sqrt(area * ratio)), w)
-        eh = xp.minimum(xp.round(xp.sqrt(area / ratio)), h)
+        ew, eh = sample_box_size(draws, height, width, self.scale_range, self.ratio_range,
+                                 whole_pixels=True)
         x0 = xp.floor(draws.uniform(3) * (w - ew + 1.0))
         y0 = xp.floor(draws.uniform(4) * (h - eh + 1.0))
         return {"x0": x0, "y0": y0, "x1": x0 + ew, "y1": y0 + eh, "noise_keys": draws.bits(5)}

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from augkit.geometry import about_center, affine, region_to_size
-from augkit.ops.base import GeometricOp, register
+from augkit.ops.base import GeometricOp, register, sample_box_size
 from augkit.params import Choice, Flag, OptionalFloats, Range, Size, fail
 
 
@@ -213,15 +213,9 @@ class RandomResizedCrop(GeometricOp):
     }
 
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
-        xp = draws.xp
-        h, w = xp.f32(height), xp.f32(width)
-        area = h * w * draws.uniform(1, *self.scale_range)
-        log_lo, log_hi = math.log(self.ratio_range[0]), math.log(self.ratio_range[1])
-        ratio = xp.exp(draws.uniform(2, log_lo, log_hi))
-        cw = xp.minimum(xp.sqrt(area * ratio), w)
-        ch = xp.minimum(xp.sqrt(area / ratio), h)
-        x0 = draws.uniform(3) * (w - cw)
-        y0 = draws.uniform(4) * (h - ch)
+        cw, ch = sample_box_size(draws, height, width, self.scale_range, self.ratio_range)
+        x0 = draws.uniform(3) * (draws.xp.f32(width) - cw)
+        y0 = draws.uniform(4) * (draws.xp.f32(height) - ch)
         return {"x0": x0, "y0": y0, "cw": cw, "ch": ch}
 
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
