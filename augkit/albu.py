@@ -76,6 +76,9 @@ def _fwd_translate(A: Any, op: Any, geo: dict) -> Any:
     if op.x_choices is not None or op.y_choices is not None:
         raise _Unmapped("offsets picked from x_choices/y_choices with a random sign (Keras' "
                         "integer or list shifts) have no albumentations equivalent")
+    if op.unit == "fraction_swapped":
+        raise _Unmapped("unit 'fraction_swapped' (Keras' legacy swapped shift axes) has no "
+                        "albumentations equivalent")
     x, y = op.x_range, op.y_range
     if op.unit == "fraction":
         return A.Affine(translate_percent={"x": x, "y": y}, **geo, p=op.p)

@@ -91,8 +91,14 @@ def _shift(name: str, value: Any) -> tuple[dict, str] | None:
     raise fail(name, value, allowed)
 
 
-def _translate_ops(width: Any, height: Any) -> list[Op]:
-    xs, ys = _shift("width_shift_range", width), _shift("height_shift_range", height)
+def _translate_ops(width: Any, height: Any, legacy: bool = False) -> list[Op]:
+    """Translate ops for the (already swapped, when ``legacy``) x and y shift arguments."""
+    x_name, y_name = "width_shift_range", "height_shift_range"
+    if legacy:  # x came from height_shift_range; Keras measures each along the other axis
+        x_name, y_name = y_name, x_name
+    xs, ys = _shift(x_name, width), _shift(y_name, height)
+    if legacy:
+        xs, ys = _legacy_unit(xs), _legacy_unit(ys)
 
     def kwargs(axis: str, spec: tuple[dict, str] | None) -> dict:
         if spec is None:
@@ -109,6 +115,12 @@ def _translate_ops(width: Any, height: Any) -> list[Op]:
                 g.Translate(**{**zero, **kwargs("y", ys)}, unit=ys[1])]
     unit = (xs or ys)[1]  # type: ignore[index]
     return [g.Translate(**{**zero, **kwargs("x", xs), **kwargs("y", ys)}, unit=unit)]
+
+
+def _legacy_unit(spec: tuple[dict, str] | None) -> tuple[dict, str] | None:
+    if spec is None or spec[1] != "fraction":
+        return spec
+    return spec[0], "fraction_swapped"
 
 
 def _zoom(value: Any) -> tuple[float, float] | None:
@@ -185,7 +197,7 @@ def _ops_for(key: str, kwargs: dict, legacy_shift_axes: bool) -> list[Op]:
         width, height = get("width_shift_range", 0.0), get("height_shift_range", 0.0)
         if legacy_shift_axes:
             width, height = height, width
-        ops += _translate_ops(width, height)
+        ops += _translate_ops(width, height, legacy_shift_axes)
     elif key == "shear_range":
         shear = _number(key, get(key))
         if shear:

@@ -68,6 +68,10 @@ def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index
         x = _assert_in_range(x, pipeline.value_range)
     n = tf.shape(x, out_type=tf.int64)[0]
     idx = tf.range(n) if index is None else tf.reshape(tf.cast(index, tf.int64), [-1])
+    if index is not None and idx.shape[0] is not None and x.shape[0] is not None \
+            and idx.shape[0] != x.shape[0]:
+        raise InputError(f"index: expected {x.shape[0]} non-negative integers (one per image), "
+                         f"got {idx.shape[0]}")
     seed, epoch = _as_int64(seed, "seed"), _as_int64(epoch, "epoch")
     # Eager calls run op by op on purpose: a tf.function would retrace for every new pipeline
     # (~0.3 s) and its graph optimizer specializes arithmetic to the batch shape, so results

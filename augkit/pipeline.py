@@ -272,8 +272,12 @@ class Pipeline:
                     x, is_float = _to_uint8(x, xp), False  # cv2 warps uint8 fastest
                 elif backend == "tf" and not is_float:
                     x, is_float = xp.f32(x), True  # see kernels.tf.warp on truncation
+                elif backend == "tf" and dtype == "uint8":
+                    x = _round_levels(x, xp)  # quantize where cv does (before its uint8 warp)
                 x, height, width = self._warp(x, ops, draws[start:start + len(ops)], xp, warp,
                                               height, width, vrange)
+                if backend == "tf" and dtype == "uint8":
+                    x = _round_levels(x, xp)  # cv's warp returns uint8: round at the same point
                 continue
             op = ops[0]
             if not is_float and not op.takes_uint8:
@@ -302,9 +306,14 @@ class Pipeline:
             total = m if total is None else xp.matmul(m, total)
             height, width = op.output_size(height, width)
         cval = min(max(self.cval, vrange[0]), vrange[1])  # a fill value never leaves the range
-        out = warp(x, invert(xp, total), (height, width), fill_mode=self.fill_mode,
-                   cval=cval, interpolation=self.interpolation,
-                   flips_only=all(op.exact for op in ops))
+        inv = invert(xp, total)
+        flips_only = all(op.exact for op in ops)
+        if self.interpolation == "nearest" and not flips_only:
+            # Resizes put source coordinates exactly on half pixels, where the last bit (which
+            # numpy and TF round differently in exp/log/sin/cos) would pick the neighbour.
+            inv = inv + _NEAREST_NUDGE
+        out = warp(x, inv, (height, width), fill_mode=self.fill_mode, cval=cval,
+                   interpolation=self.interpolation, flips_only=flips_only)
         return out, height, width
 
     # -- validation ---------------------------------------------------------------------------
@@ -342,6 +351,15 @@ class Pipeline:
         count = len(labels) if hasattr(labels, "__len__") else None
         if count != n:
             raise InputError(f"labels: {count} labels for {n} images; allowed: one per image")
+
+
+_NEAREST_NUDGE = np.zeros((1, 3, 3), np.float32)
+_NEAREST_NUDGE[0, :2, 2] = 2.0**-10  # moves ties off .5, far above float32 noise at < 64k px
+
+
+def _round_levels(x: Any, xp: Any) -> Any:
+    """Round float32 pixel values to whole uint8 levels, staying float32 (tf path)."""
+    return xp.round(xp.clip(x, 0.0, 255.0))
 
 
 def _is_uint8(x: Any) -> bool:

@@ -252,9 +252,9 @@ def test_adapter_pipeline_survives_yaml(tmp_path):
 
 # -- albumentations -> augkit ----------------------------------------------------------------
 def test_accepts_compose_list_or_single_transform():
-    for given in (A.Compose([A.HorizontalFlip(p=0.2)]), [A.HorizontalFlip(p=0.2)],
+    for source in (A.Compose([A.HorizontalFlip(p=0.2)]), [A.HorizontalFlip(p=0.2)],
                   A.HorizontalFlip(p=0.2)):
-        pipe = augkit.Pipeline.from_albumentations(given)
+        pipe = augkit.Pipeline.from_albumentations(source)
         assert pipe.ops == [O.FlipHorizontal(p=0.2)]
 
 

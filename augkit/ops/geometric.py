@@ -53,7 +53,9 @@ class Translate(GeometricOp):
 
     Each offset is drawn uniformly from its range, or, when ``*_choices`` is given, picked from
     that list and given a random sign (Keras' ``width_shift_range=[...]``/int behaviour).
-    ``unit="fraction"`` measures offsets in image widths/heights, ``"pixels"`` in pixels.
+    ``unit="fraction"`` measures offsets in image widths/heights, ``"pixels"`` in pixels, and
+    ``"fraction_swapped"`` x in heights and y in widths (only to reproduce Keras' legacy swapped
+    axes, ``from_keras(..., legacy_shift_axes=True)``).
 
     Targets:
         image, label.
@@ -63,7 +65,8 @@ class Translate(GeometricOp):
     params = {
         "x_range": Range((-0.1, 0.1), "horizontal offset", min=-1e6, max=1e6),
         "y_range": Range((-0.1, 0.1), "vertical offset", min=-1e6, max=1e6),
-        "unit": Choice("fraction", "unit of the offsets", options=("fraction", "pixels")),
+        "unit": Choice("fraction", "unit of the offsets",
+                       options=("fraction", "pixels", "fraction_swapped")),
         "x_choices": OptionalFloats(None, "offsets picked with a random sign", max_len=4096,
                                     min=-1e6, max=1e6),
         "y_choices": OptionalFloats(None, "offsets picked with a random sign", max_len=4096,
@@ -83,6 +86,8 @@ class Translate(GeometricOp):
         dy = self._offset(draws, 3, self.y_range, self.y_choices)
         if self.unit == "fraction":
             dx, dy = dx * draws.xp.f32(width), dy * draws.xp.f32(height)
+        elif self.unit == "fraction_swapped":  # Keras' legacy axes: x in heights, y in widths
+            dx, dy = dx * draws.xp.f32(height), dy * draws.xp.f32(width)
         return {"dx": dx, "dy": dy}
 
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
