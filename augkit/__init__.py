@@ -17,7 +17,8 @@ from augkit.pipeline import Pipeline
 from augkit.spec import load
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "Pipeline", "SpecError", "__version__", "check", "load", "ops"]
+__all__ = ["InputError", "Pipeline", "SpecError", "__version__", "check", "load", "load_model",
+           "ops"]
 
 
 def check(pipeline: Any, **kwargs: Any) -> Any:
@@ -25,3 +26,20 @@ def check(pipeline: Any, **kwargs: Any) -> Any:
     from augkit.checks import check as run
 
     return run(pipeline, **kwargs)
+
+
+def load_model(path: Any, **kwargs: Any) -> Any:
+    """``keras.models.load_model`` for models that contain augkit layers.
+
+    Keras finds custom layers only once their module is imported; this imports augkit's layer
+    first, so a fresh process needs no ``custom_objects``.
+
+    Example:
+        >>> import augkit  # doctest: +SKIP
+        >>> model = augkit.load_model("model.keras")  # doctest: +SKIP
+    """
+    import keras
+
+    import augkit.layer  # noqa: F401  (registers AugmentLayer with Keras)
+
+    return keras.models.load_model(path, **kwargs)

@@ -159,7 +159,7 @@ def from_keras(cls: Any, *, legacy_shift_axes: bool = False, **kwargs: Any) -> A
     """
     for key in kwargs:
         if key not in KERAS_ARGS:
-            hint = closest(key, KERAS_ARGS)
+            hint = "" if key in _NOT_AUGMENTATION else closest(key, KERAS_ARGS)
             extra = (" (not an augmentation argument: use augkit.ImageDataGenerator for it)"
                      if key in _NOT_AUGMENTATION else "")
             raise SpecError(f"{key}: unknown argument{hint}{extra}; allowed: "

@@ -153,7 +153,7 @@ def test_model_save_and_load_without_custom_objects(tmp_path):
     assert layer.get_config()["seed"] == 1
 
 
-def test_model_loads_in_a_fresh_process_after_importing_augkit_layer(tmp_path):
+def test_model_loads_in_a_fresh_process_with_augkit_load_model(tmp_path):
     pipe = augkit.Pipeline.from_keras(rotation_range=20, rescale=1 / 255)
     model = _model(pipe)
     x = _images()
@@ -161,9 +161,9 @@ def test_model_loads_in_a_fresh_process_after_importing_augkit_layer(tmp_path):
     np.save(tmp_path / "want.npy", model.predict(x, verbose=0))
     model.save(tmp_path / "m.keras")
     code = textwrap.dedent("""
-        import numpy as np, keras
-        import augkit.layer  # registers AugmentLayer with Keras (documented in docs/keras.md)
-        model = keras.models.load_model("m.keras")
+        import numpy as np
+        import augkit
+        model = augkit.load_model("m.keras")  # imports augkit's layer, then keras.load_model
         got = model.predict(np.load("x.npy"), verbose=0)
         assert np.array_equal(got, np.load("want.npy")), "inference differs after reload"
         print("OK")

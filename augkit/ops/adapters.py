@@ -104,8 +104,9 @@ class Albumentations(Op):
             except Exception as exc:  # albumentations raises TypeError/ValueError/cv2.error
                 probes[channels] = " ".join(str(exc).split())
         if probes[channels] is not None:
-            raise InputError(f"{path}: albumentations.{self.transform} rejects {channels}-channel "
-                             f"images ({probes[channels]})")
+            raise InputError(f"{path}: albumentations.{self.transform} failed on a test "
+                             f"{channels}-channel uint8 image, so it cannot run here "
+                             f"({probes[channels]})")
 
     def pinned(self, t: float) -> "Op":
         return type(self)(p=1.0, transform=self.transform, args=dict(self.args))
