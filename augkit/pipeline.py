@@ -259,6 +259,7 @@ class Pipeline:
     # -- the one execution path -------------------------------------------------------------
     def run(self, x: Any, keys: Any, xp: Any, warp: Any, *, backend: str) -> Any:
         """Run the stages on a validated batch with per-sample ``keys`` (internal)."""
+        source = x
         dtype = "uint8" if _is_uint8(x) else "float32"
         vrange = DTYPES[dtype] or self.value_range
         is_float = dtype == "float32"
@@ -289,9 +290,10 @@ class Pipeline:
                 y = xp.where(xp.reshape(d.bernoulli(0, op.p), (-1, 1, 1, 1)), y, x)
             x, is_float = y, is_float or op.output_dtype(dtype) == "float32"
             dtype, vrange = op.output_dtype(dtype), op.output_range(vrange)
-        if dtype == "uint8":
-            return _to_uint8(x, xp)
-        return xp.f32(x)
+        out = _to_uint8(x, xp) if dtype == "uint8" else xp.f32(x)
+        if out is source and isinstance(out, np.ndarray):
+            out = out.copy()  # nothing ran: never hand the caller's array back as the output
+        return out
 
     def _warp(self, x: Any, ops: list[Op], draws: list[rng.Draws], xp: Any, warp: Any,
               height: Any, width: Any, vrange: tuple) -> tuple[Any, Any, Any]:

@@ -280,3 +280,12 @@ def test_floats_param_broadcast_in_normalize():
     x = np.full((1, 4, 4, 3), 255, np.uint8)
     out, _ = augkit.Pipeline([augkit.ops.Normalize(mean=0.5, std=0.5)]).apply(x, seed=0)
     assert np.allclose(out, 1.0)
+
+
+def test_output_never_aliases_the_input():
+    """Even when no op runs (p=0 everywhere, empty pipeline) the output is a new array."""
+    x = np.zeros((2, 8, 8, 3), np.uint8)
+    for pipe in (augkit.Pipeline([]), augkit.Pipeline([augkit.ops.Rotate(p=0.0)])):
+        out, _ = pipe.apply(x, seed=0)
+        out[...] = 7
+        assert not x.any()
