@@ -17,8 +17,8 @@ from augkit.pipeline import Pipeline
 from augkit.spec import load
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "Pipeline", "SpecError", "__version__", "check", "load", "load_model",
-           "ops"]
+__all__ = ["InputError", "Pipeline", "SpecError", "__version__", "check", "expand", "load",
+           "load_model", "ops"]
 
 
 def check(pipeline: Any, **kwargs: Any) -> Any:
@@ -26,6 +26,13 @@ def check(pipeline: Any, **kwargs: Any) -> Any:
     from augkit.checks import check as run
 
     return run(pipeline, **kwargs)
+
+
+def expand(source: Any, out_dir: Any, **kwargs: Any) -> Any:
+    """Write augmented copies of a data set to files; see :func:`augkit.expansion.expand`."""
+    from augkit.expansion import expand as run
+
+    return run(source, out_dir, **kwargs)
 
 
 def load_model(path: Any, **kwargs: Any) -> Any:

@@ -90,6 +90,7 @@ def cli() -> None:
       augkit preview cat.jpg -p aug.yaml     # your images, your pipeline
       augkit preview -p aug.yaml --sheet     # each op at the ends and middle of its ranges
       augkit check aug.yaml                  # run the invariants on a pipeline
+      augkit expand data/ out/ -p aug.yaml -k 5   # write 5 augmented copies per image
     """
 
 
@@ -241,6 +242,81 @@ def check(
     report = augkit.check(pipeline, **kwargs)
     click.echo(report.table() if hasattr(report, "table") else str(report))
     if not report.ok:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@cli.command()
+@click.argument("src", type=click.Path(path_type=str))
+@click.argument("out", type=click.Path(path_type=str))
+@click.option("--pipeline", "-p", "pipeline_path", required=True,
+              type=click.Path(path_type=str), help="Pipeline spec (YAML or JSON).")
+@click.option("--copies", "-k", required=True, type=click.IntRange(0, 100_000),
+              help="Augmented copies per source image.")
+@click.option("--seed", type=int, default=0, show_default=True, callback=_check_seed,
+              help="Pipeline seed, a non-negative integer.")
+@click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "npz", "tfrecord"]),
+              default="png", show_default=True,
+              help="Image files in class folders (png, jpeg) or shards (npz, tfrecord).")
+@click.option("--workers", type=click.IntRange(1, 4096), default=None,
+              help="Local workers. Default: the usable cores.")
+@click.option("--scheduler", default=None, metavar="ADDRESS|processes|threads|synchronous",
+              help="tcp://host:port or tls://host:port of a running dask scheduler, or a "
+                   "local mode. Default: local worker processes.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier expansion with a different spec in OUT.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any output failed.")
+@click.option("--no-original", is_flag=True, help="Do not write the originals (copy 0).")
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=None,
+              help="Outputs per dask task. Default: up to 64.")
+@click.option("--shard-size", type=click.IntRange(1, 10_000_000), default=512,
+              show_default=True, help="Outputs per npz/tfrecord shard.")
+@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)
+@click.option("--max-pixels", type=click.IntRange(1, None), default=None,
+              help="Refuse bigger source images (default: 89,478,485, Pillow's limit).")
+@click.option("--color-mode", type=click.Choice(["rgb", "grayscale", "rgba"]), default="rgb",
+              show_default=True, help="How source image files are decoded.")
+@click.option("--fsync", is_flag=True, help="Flush each file to disk before renaming it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def expand(src: str, out: str, pipeline_path: str, copies: int, seed: int, fmt: str,
+           workers: int | None, scheduler: str | None, overwrite: bool, strict: bool,
+           no_original: bool, batch_size: int | None, shard_size: int, jpeg_quality: int,
+           max_pixels: int | None, color_mode: str, fsync: bool, quiet: bool) -> None:
+    """Write COPIES augmented copies of every image of SRC into OUT, with dask.
+
+    SRC is a class-per-folder directory, an .npz with x and y, or a manifest.csv of an
+    earlier expansion. OUT gets OUT/<class>/<name>_c<copy>.png files (or shards) and
+    OUT/manifest.csv. Rerunning the same command finishes an interrupted run; a different
+    pipeline, seed or copies is refused unless --overwrite. See docs/expand.md.
+    """
+    import augkit
+    from augkit.expansion import ProgressBar
+    from augkit.expansion import expand as run_expand
+    from augkit.io import DEFAULT_MAX_PIXELS
+
+    bar = None if quiet else ProgressBar()
+    try:
+        summary = run_expand(
+            src, out, pipeline=augkit.load(pipeline_path), copies=copies, seed=seed,
+            format=fmt, include_original=not no_original, workers=workers,
+            scheduler=scheduler, overwrite=overwrite, batch_size=batch_size,
+            shard_size=shard_size, jpeg_quality=jpeg_quality,
+            max_pixels=max_pixels or DEFAULT_MAX_PIXELS, color_mode=color_mode,
+            fsync=fsync, progress=bar)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        click.echo("augkit: interrupted; rerun the same command to finish (finished files "
+                   "are kept)", err=True)
+        sys.exit(130)
+    except RuntimeError as exc:  # a dask cluster or task failure, not bad input
+        if bar is not None:
+            bar.close()
+        click.echo(f"augkit: error: {_message(exc)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if bar is not None:
+        bar.close()
+    click.echo(summary.text())
+    if (strict and summary.failed) or summary.written + summary.present == 0:
         sys.exit(EXIT_CHECK_FAILED)
 
 

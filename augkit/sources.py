@@ -54,6 +54,11 @@ def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
+def _unlistable(error: OSError) -> None:
+    """A folder that cannot be listed is an error, never silently missing images."""
+    raise InputError(f"{error.filename}: cannot list this folder ({error.strerror})")
+
+
 def scan_directory(root: str | os.PathLike, *, class_names: Sequence[str] | None = None,
                    follow_links: bool = False) -> FileSource:
     """List a class-per-folder data set, like Keras' ``image_dataset_from_directory``.
@@ -69,7 +74,7 @@ def scan_directory(root: str | os.PathLike, *, class_names: Sequence[str] | None
 
     Raises:
         InputError: the folder is missing, has no class subfolders, a requested class folder
-            is missing, or no image files were found.
+            is missing, a folder inside cannot be listed, or no image files were found.
 
     Example:
         >>> import augkit.sources, tempfile, pathlib
@@ -97,7 +102,8 @@ def scan_directory(root: str | os.PathLike, *, class_names: Sequence[str] | None
     labels: list[int] = []
     for label, name in enumerate(names):
         files = []
-        for dirpath, dirnames, filenames in os.walk(root / name, followlinks=follow_links):
+        for dirpath, dirnames, filenames in os.walk(root / name, followlinks=follow_links,
+                                                    onerror=_unlistable):
             dirnames[:] = sorted(d for d in dirnames if _visible(d))
             for filename in filenames:
                 if _visible(filename) and filename.lower().endswith(IMAGE_SUFFIXES):

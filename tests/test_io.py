@@ -270,3 +270,27 @@ def test_samples():
 def test_unknown_sample_suggests_closest():
     with pytest.raises(ValueError, match="did you mean 'chelsea'"):
         sample_image("chelsee")
+
+
+def test_scan_directory_reports_an_unlistable_subfolder(tmp_path, monkeypatch):
+    """os.walk skips folders it cannot list; augkit must say so instead of losing images.
+
+    Root ignores file permissions, so the unreadable folder is simulated at os.walk's error
+    hook, exactly where a real PermissionError arrives.
+    """
+    import augkit.sources as sources
+
+    (tmp_path / "cat" / "sub").mkdir(parents=True)
+    (tmp_path / "cat" / "b.png").write_bytes(b"x")
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kwargs):
+        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kwargs):
+            if dirpath.endswith("sub") and onerror is not None:
+                onerror(PermissionError(13, "Permission denied", dirpath))
+                continue
+            yield dirpath, dirnames, filenames
+
+    monkeypatch.setattr(sources.os, "walk", walk)
+    with pytest.raises(InputError, match=r"sub: cannot list this folder \(Permission denied\)"):
+        sources.scan_directory(tmp_path)
