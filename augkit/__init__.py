@@ -17,8 +17,28 @@ from augkit.pipeline import Pipeline
 from augkit.spec import load
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "Pipeline", "SpecError", "__version__", "check", "expand", "load",
-           "load_model", "ops"]
+__all__ = ["ImageDataGenerator", "InputError", "Pipeline", "SpecError", "__version__", "check",
+           "expand", "load", "load_model", "ops", "stream"]
+
+_LAZY = ("ImageDataGenerator", "stream")  # TensorFlow/Keras are imported only when these are used
+
+
+def __getattr__(name: str) -> Any:
+    """``augkit.stream`` and ``augkit.ImageDataGenerator``, imported on first use."""
+    if name == "stream":
+        import importlib
+
+        # A callable module: augkit.stream(...) is augkit.stream.stream(...), see augkit/stream.py.
+        return importlib.import_module("augkit.stream")
+    if name == "ImageDataGenerator":
+        from augkit.idg import ImageDataGenerator
+
+        return ImageDataGenerator
+    raise AttributeError(f"module 'augkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def check(pipeline: Any, **kwargs: Any) -> Any:

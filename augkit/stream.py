@@ -1,0 +1,371 @@
+"""``augkit.stream``: augmented ``tf.data`` streams of ``(images, labels)`` for ``model.fit``.
+
+A stream is a function of a few integers. Batch ``j`` of epoch ``e`` holds the items at positions
+``j*B .. j*B+B-1`` of epoch ``e``'s order, a keyed permutation of ``(seed, epoch)``
+(:mod:`augkit.order`), and every item is augmented with ``(seed, item index, epoch)``
+(:mod:`augkit.rng`). Nothing depends on thread timing, batch size or parallelism, so the whole
+stream, order included, is reproducible from ``seed``; no shuffle buffer exists, so no decoded
+image waits in one.
+
+Two shapes of data set:
+
+* arrays: per epoch the order is cut into batches of row indices, and one parallel ``map``
+  gathers and augments them (``cv``: one ``tf.numpy_function`` call per group of batches, OpenCV
+  releasing the GIL, trailing ``rescale``/``normalize`` in the graph; ``tf``: TF ops only);
+* folders: per epoch, a parallel ``map`` decodes files lazily by index (Pillow, with the
+  decompression-bomb guard of :mod:`augkit.io`), bad files are dropped *before* batching when
+  ``on_error="skip"``, then batches are augmented as above.
+
+See ``docs/stream.md``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+import augkit.layer  # noqa: F401  # registers AugmentLayer for keras.models.load_model
+from augkit.decode import ON_ERROR, check_interpolation, check_size
+from augkit.errors import InputError
+from augkit.io import COLOR_MODES, DEFAULT_MAX_PIXELS
+from augkit.pipeline import Pipeline
+from augkit.sources import FileSource, load_npz
+from augkit.stream_core import DEFAULT_BACKEND, Options, array_stream, split
+
+__all__ = ["stream", "LABEL_MODES"]
+
+LABEL_MODES = ("auto", "int", "categorical", "binary", None)
+_MAX_SEED = 2**63 - 1
+
+
+def stream(
+    source: Any,
+    labels: Any = None,
+    *,
+    pipeline: Pipeline | dict | None,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int = 0,
+    backend: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    color_mode: str = "rgb",
+    interpolation: str = "bilinear",
+    crop_to_aspect_ratio: bool = False,
+    validation_split: float | None = None,
+    subset: str | None = None,
+    label_mode: str | None = "auto",
+    class_names: list[str] | None = None,
+    follow_links: bool = False,
+    on_error: str = "raise",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    dtype: str | None = None,
+    epochs: int | None = None,
+    initial_epoch: int = 0,
+    drop_remainder: bool = False,
+    num_parallel_calls: int | None = None,
+    deterministic: bool = True,
+    service: str | None = None,
+    service_job_name: str | None = None,
+) -> tf.data.Dataset:
+    """An augmented, batched, reproducible ``tf.data.Dataset`` for ``model.fit``.
+
+    Args:
+        source: numpy images ``(N, H, W, C)`` or ``(N, H, W)`` (uint8, or float in the
+            pipeline's ``value_range``) with ``labels``; a pair ``(x, y)``; an ``.npz`` file
+            with arrays ``x`` and ``y``; or a folder with one subfolder per class, searched
+            recursively, class names sorted (Keras' ``image_dataset_from_directory`` layout).
+        labels: one label per image, for array sources (any shape and dtype), or ``None``.
+        pipeline: the augmentation (:class:`augkit.Pipeline` or its dict form); ``None``
+            means no augmentation (validation data). Required, so that forgetting it is loud.
+        batch_size: images per batch; the last batch of an epoch is smaller unless
+            ``drop_remainder``.
+        shuffle: visit the items in a new order every epoch (a function of seed and epoch).
+        seed: non-negative integer; the stream is a pure function of it (and of the epoch).
+        backend: ``"cv"`` (numpy + OpenCV via ``tf.numpy_function``), ``"tf"`` (TF ops only,
+            needed for the tf.data service) or ``None``: ``"cv"``, the faster one on CPUs
+            (measured in ``docs/stream.md``).
+        image_size: ``(height, width)`` folder images are resized to (default Keras'
+            ``(256, 256)``); for arrays it must be ``None`` or their size.
+        color_mode: folders: ``"rgb"``, ``"grayscale"`` or ``"rgba"``; grey, palette, RGBA
+            and 16-bit files are converted to it (see :func:`augkit.io.read_image`).
+        interpolation: folders: resize filter (``"bilinear"``, ``"nearest"``, ``"bicubic"``,
+            ``"area"``, ``"lanczos"``, ``"box"``, ``"hamming"``).
+        crop_to_aspect_ratio: folders: centre-crop to the target aspect ratio before resizing.
+        validation_split: fraction in (0, 1) held out for validation, with ``subset``.
+        subset: ``"training"`` or ``"validation"``; items are partitioned by ``seed``, so use
+            the same seed for both subsets.
+        label_mode: ``"auto"`` (folders: ``"int"``; arrays: labels as given), ``"int"``
+            (int32 class index), ``"categorical"`` (float32 one-hot), ``"binary"`` (float32
+            ``(B, 1)``, two classes) or ``None`` (images only). For arrays only ``"auto"`` and
+            ``None`` are allowed (encode array labels yourself).
+        class_names: folders: use exactly these class subfolders, in this order.
+        follow_links: folders: follow symbolic links to subfolders.
+        on_error: folders: a corrupt, truncated, empty or non-image file, or one over
+            ``max_pixels``: ``"raise"`` fails the iteration with an error naming the file;
+            ``"skip"`` drops it (with its label) with one :class:`augkit.decode.SkippedFileWarning`.
+        max_pixels: folders: largest width × height decoded (checked on the header);
+            ``None`` turns augkit's limit off.
+        dtype: ``"uint8"`` or ``"float32"`` to cast the output images; ``None`` keeps the
+            pipeline's own output dtype (uint8, or float32 after ``rescale``/``normalize``).
+        epochs: ``None``: each pass over the data set is the next epoch (0, 1, 2, ...; counted
+            by the data set itself, starting at ``initial_epoch``). An int ``E``: one data set
+            holding epochs ``initial_epoch .. initial_epoch + E - 1`` back to back, stateless
+            (use ``model.fit(ds, epochs=E, steps_per_epoch=ds.steps_per_epoch)``).
+        initial_epoch: the first epoch number (to resume a run).
+        drop_remainder: drop the last, smaller batch of each epoch (all batches full and the
+            batch dimension static).
+        num_parallel_calls: parallel decode/augment calls; ``None`` lets tf.data tune it.
+        deterministic: keep the order whatever the parallelism (default). ``False`` lets
+            tf.data hand out whichever batch (arrays) or file (folders) is ready first; each
+            image is still augmented the same way, but the order is no longer reproducible.
+        service: address of a tf.data service dispatcher (``"grpc://host:port"``): batches are
+            produced by its workers. Needs ``backend="tf"``, an array source and ``epochs``.
+        service_job_name: share one service job between clients (see
+            ``tf.data.experimental.service.distribute``).
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(images, labels)`` batches (``images`` only without
+        labels) with static image shapes. It carries ``steps_per_epoch``, ``class_names``
+        (folders), ``file_paths`` (folders) and ``skipped_files`` (folders: item → reason,
+        filled as bad files are met).
+
+    Raises:
+        InputError: unusable source (shape, dtype, labels, empty folder, ...).
+        ValueError: invalid argument (InputError and SpecError are ValueErrors too).
+
+    Example:
+        >>> import numpy as np, augkit
+        >>> x = np.zeros((10, 8, 8, 3), np.uint8); y = np.arange(10)
+        >>> ds = augkit.stream(x, y, pipeline=augkit.Pipeline.default(), batch_size=4)
+        >>> [tuple(images.shape) for images, _ in ds]
+        [(4, 8, 8, 3), (4, 8, 8, 3), (2, 8, 8, 3)]
+    """
+    pipe = _check_pipeline(pipeline)
+    batch_size = _positive_int(batch_size, "batch_size")
+    _check_flag(shuffle, "shuffle")
+    _check_flag(drop_remainder, "drop_remainder")
+    _check_flag(deterministic, "deterministic")
+    seed = _non_negative_int(seed, "seed")
+    initial_epoch = _non_negative_int(initial_epoch, "initial_epoch")
+    if epochs is not None:
+        epochs = _positive_int(epochs, "epochs")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error: got {on_error!r}; allowed: 'raise' or 'skip'")
+    if label_mode not in LABEL_MODES:
+        raise ValueError(f"label_mode: got {label_mode!r}; allowed: 'auto', 'int', "
+                         f"'categorical', 'binary' or None")
+    if dtype not in (None, "uint8", "float32"):
+        raise ValueError(f"dtype: got {dtype!r}; allowed: None, 'uint8' or 'float32'")
+    if num_parallel_calls is None:
+        num_parallel_calls = tf.data.AUTOTUNE
+    elif num_parallel_calls != tf.data.AUTOTUNE:
+        num_parallel_calls = _positive_int(num_parallel_calls, "num_parallel_calls")
+    backend = _choose_backend(backend, pipe, service)
+    opts = Options(pipe, batch_size, shuffle, seed, backend, dtype, epochs, initial_epoch,
+                   drop_remainder, num_parallel_calls, deterministic)
+
+    folder = _as_folder(source)
+    if folder is not None:
+        if labels is not None:
+            raise ValueError("labels: a folder source takes its labels from the class "
+                             "subfolders; pass labels=None")
+        if service is not None:
+            raise ValueError("service: the tf.data service needs a graph-only data set; folder "
+                             "sources decode files in Python. Use an array source, or run the "
+                             "stream in each worker process")
+        from augkit.stream_folder import folder_stream
+
+        return folder_stream(
+            folder, opts, image_size=image_size, color_mode=color_mode,
+            interpolation=check_interpolation(interpolation),
+            crop_to_aspect_ratio=_check_flag(crop_to_aspect_ratio, "crop_to_aspect_ratio"),
+            validation_split=validation_split, subset=subset, label_mode=label_mode,
+            class_names=class_names, follow_links=_check_flag(follow_links, "follow_links"),
+            on_error=on_error, max_pixels=max_pixels)
+    x, y, class_names = _as_arrays(source, labels)
+    if label_mode not in ("auto", None):
+        raise ValueError(f"label_mode: got {label_mode!r}; for array sources allowed: 'auto' "
+                         f"(labels as given) or None (images only)")
+    if image_size is not None and check_size(image_size) != x.shape[1:3]:
+        raise ValueError(f"image_size: got {image_size!r} but the arrays are {x.shape[1:3]}; "
+                         f"array sources are not resized (pass image_size=None)")
+    if color_mode != "rgb" and COLOR_MODES.get(color_mode) != x.shape[3]:
+        raise ValueError(f"color_mode: got {color_mode!r} for arrays with {x.shape[3]} "
+                         f"channel(s); array sources are not converted")
+    if on_error != "raise":
+        raise ValueError("on_error='skip' applies to folder sources; arrays are checked up "
+                         "front")
+    _check_value_range(x, pipe)
+    items = split(len(x), validation_split, subset, seed)
+    if label_mode is None:
+        y = None
+    ds = array_stream(x, y, items, opts, service, service_job_name)
+    if class_names is not None:
+        ds.class_names = class_names
+    return ds
+
+
+# -- arguments ----------------------------------------------------------------------------------
+def _check_pipeline(pipeline: Any) -> Pipeline | None:
+    if pipeline is None or isinstance(pipeline, Pipeline):
+        return pipeline
+    if isinstance(pipeline, dict):
+        return Pipeline.from_dict(pipeline)
+    raise ValueError(f"pipeline: got {type(pipeline).__name__}; allowed: an augkit.Pipeline, "
+                     f"its dict form, or None for no augmentation")
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: got {value!r}; allowed: True or False")
+    return bool(value)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < 1:
+        raise ValueError(f"{name}: got {value!r}; allowed: a positive integer")
+    return int(value)
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or not 0 <= value <= _MAX_SEED:
+        raise ValueError(f"{name}: got {value!r}; allowed: an integer from 0 to 2**63-1")
+    return int(value)
+
+
+def _choose_backend(backend: Any, pipeline: Pipeline | None, service: Any) -> str:
+    if service is not None and not isinstance(service, str):
+        raise ValueError(f"service: got {service!r}; allowed: a dispatcher address such as "
+                         f"'grpc://localhost:5050', or None")
+    if backend is None:
+        backend = "tf" if service is not None else DEFAULT_BACKEND
+    if backend not in ("cv", "tf"):
+        raise ValueError(f"backend: got {backend!r}; allowed: 'cv', 'tf' or None")
+    if service is not None and backend != "tf":
+        raise ValueError("service: the tf.data service runs graphs only; use backend='tf'")
+    if pipeline is not None:
+        for i, op in enumerate(pipeline.ops):
+            if backend not in op.backends:
+                raise ValueError(f"pipeline.ops[{i}] ({op.name}) does not run on backend "
+                                 f"{backend!r}; it runs on: {', '.join(op.backends)}")
+    return backend
+
+
+def _shards(source: Any) -> list[Path]:
+    """The ``.npz`` shards of an ``augkit expand --format npz`` output folder, if it is one."""
+    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        return sorted(Path(source).glob("shard-*-of-*.npz"))
+    return []
+
+
+def _load_shards(shards: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Concatenate the shards' ``x`` and ``y``; the class names stored beside them."""
+    xs, ys, names = [], [], None
+    for shard in shards:
+        with np.load(shard, allow_pickle=False) as data:
+            if "x" in data.files and len(data["x"]) == 0:
+                continue  # every output of this shard failed
+            if names is None and "class_names" in data.files:
+                names = [str(v) for v in data["class_names"]]
+        x, y = load_npz(shard)
+        if xs and x.shape[1:] != xs[0].shape[1:]:
+            raise InputError(f"{shard}: images of shape {x.shape[1:]}, but {shards[0].name} "
+                             f"holds {xs[0].shape[1:]}; a stream needs one size")
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        raise InputError(f"{shards[0].parent}: its .npz shards hold no images")
+    return np.concatenate(xs), np.concatenate(ys), names
+
+
+def _as_folder(source: Any) -> FileSource | str | os.PathLike | None:
+    if isinstance(source, FileSource):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        if os.path.isdir(source):
+            return None if _shards(source) else source
+        if not str(source).endswith(".npz"):
+            raise InputError(f"{source}: not a folder or an .npz file; expected a folder with "
+                             f"one subfolder per class, or x/y arrays in an .npz")
+    return None
+
+
+def _as_arrays(source: Any, labels: Any) -> tuple[np.ndarray, np.ndarray | None, Any]:
+    class_names = None
+    if isinstance(source, (str, os.PathLike)):
+        if labels is not None:
+            raise ValueError("labels: an .npz source holds its own labels ('y'); pass "
+                             "labels=None")
+        shards = _shards(source)
+        if shards:
+            source, labels, class_names = _load_shards(shards)
+        else:
+            source, labels = load_npz(source)
+    elif isinstance(source, tuple) and len(source) == 2 and labels is None:
+        source, labels = source
+    if not hasattr(source, "__len__") and not hasattr(source, "__array__"):
+        raise InputError(f"source: got {type(source).__name__}; allowed: a numpy array of "
+                         f"images, (x, y), an .npz file or a folder")
+    x = np.asarray(source)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
+        raise InputError(f"images: expected shape (N, H, W, C) with C in 1, 3, 4 (or "
+                         f"(N, H, W)), got {np.shape(source)}")
+    if x.dtype == np.uint8 or x.dtype == np.float32:
+        pass
+    elif np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    elif np.issubdtype(x.dtype, np.integer) and x.min() >= 0 and x.max() <= 255:
+        x = x.astype(np.uint8)
+    else:
+        raise InputError(f"images: dtype {x.dtype} is not supported; allowed: uint8, float "
+                         f"(in the pipeline's value_range), or integers in [0, 255]")
+    y = None
+    if labels is not None:
+        y = np.asarray(labels)
+        if y.ndim == 0 or len(y) != len(x):
+            raise InputError(f"labels: {y.size if y.ndim == 0 else len(y)} labels for "
+                             f"{len(x)} images; allowed: one per image")
+        if y.dtype == object:
+            raise InputError("labels: dtype object is not supported; allowed: numbers or "
+                             "strings of one dtype")
+    return x, y, class_names
+
+
+def _check_value_range(x: np.ndarray, pipeline: Pipeline | None) -> None:
+    if pipeline is None or x.dtype != np.float32:
+        return
+    lo, hi = pipeline.value_range
+    if not np.isfinite(x).all():
+        raise InputError("images: contain NaN or inf; allowed: finite values")
+    mn, mx = float(x.min()), float(x.max())
+    if mn < lo or mx > hi:
+        raise InputError(f"images: float values span [{mn:g}, {mx:g}], outside the pipeline's "
+                         f"value_range [{lo:g}, {hi:g}]; pass uint8 images, rescale them, or "
+                         f"build the pipeline with value_range=({mn:g}, {mx:g})")
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable: ``augkit.stream(...)`` is :func:`stream`.
+
+    ``augkit.stream`` names both this module and the function. Python binds the submodule to
+    the package attribute whenever ``augkit.stream`` is imported, so whichever way a program
+    reaches it, the name must work as the function: the module forwards calls to it.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> tf.data.Dataset:
+        return stream(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__signature__ = inspect.signature(stream)  # type: ignore[attr-defined]

@@ -1,0 +1,51 @@
+"""A tf-backend stream processed by the tf.data service (in-process dispatcher and worker)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+import augkit  # noqa: E402
+from augkit.stream import stream  # noqa: E402
+
+PIPELINE = augkit.Pipeline.from_keras(rotation_range=20, width_shift_range=0.1,
+                                      horizontal_flip=True, rescale=1 / 255)
+
+
+@pytest.fixture(scope="module")
+def service():
+    svc = tf.data.experimental.service
+    dispatcher = svc.DispatchServer(svc.DispatcherConfig(port=0))
+    address = dispatcher.target.split("://")[1]
+    worker = svc.WorkerServer(svc.WorkerConfig(dispatcher_address=address,
+                                               worker_address="localhost:%port%", port=0))
+    yield dispatcher.target
+    worker.stop()
+    dispatcher.stop()
+
+
+def test_service_produces_the_local_stream(service):
+    x = np.random.default_rng(0).integers(0, 256, (22, 10, 10, 3), dtype=np.uint8)
+    y = np.arange(22)
+    kwargs = dict(pipeline=PIPELINE, batch_size=8, backend="tf", epochs=2, seed=4)
+    local = [(a.numpy(), b.numpy()) for a, b in stream(x, y, **kwargs)]
+    remote_ds = stream(x, y, service=service, **kwargs)
+    assert remote_ds.element_spec[0].shape.as_list() == [None, 10, 10, 3]
+    remote = [(a.numpy(), b.numpy()) for a, b in remote_ds]
+    assert len(remote) == len(local) == 6
+    # one worker: same batches, same order; with several workers only the order may differ
+    key = lambda batch: tuple(batch[1].tolist())  # noqa: E731
+    assert sorted(map(key, remote)) == sorted(map(key, local))
+    by_key = {key(b): b[0] for b in local}
+    assert all(np.array_equal(by_key[key(b)], b[0]) for b in remote)
+
+
+def test_service_needs_tf_backend_and_fixed_epochs(service):
+    x, y = np.zeros((4, 8, 8, 3), np.uint8), np.arange(4)
+    with pytest.raises(ValueError, match="backend='tf'"):
+        stream(x, y, pipeline=PIPELINE, backend="cv", service=service, epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        stream(x, y, pipeline=PIPELINE, service=service)
+    assert stream(x, y, pipeline=PIPELINE, service=service, epochs=1).element_spec
