@@ -24,6 +24,7 @@ Decoding choices, all deliberate:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import numbers
 import os
@@ -31,7 +32,7 @@ import struct
 import tempfile
 import zlib
 from importlib import resources
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -285,14 +286,25 @@ def write_png(path: PathLike, array: np.ndarray) -> None:
         )
     except OSError as exc:  # name the destination, not the temporary file
         raise OSError(exc.errno, exc.strerror, name) from None
-    try:
+    with replacing(tmp, name):
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp makes owner-only files; a finished PNG gets the mode open() would have given.
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, name)
+
+
+@contextlib.contextmanager
+def replacing(tmp: str, final: str) -> Iterator[None]:
+    """Rename ``tmp`` onto ``final`` when the block succeeds; delete ``tmp`` when it fails.
+
+    augkit's one exactly-once write: a reader sees the old file or the whole new one, never
+    a part, and a failure (or Ctrl-C) leaves no temporary file behind.
+    """
+    try:
+        yield
+        os.replace(tmp, final)
     except BaseException:
         try:
             os.unlink(tmp)

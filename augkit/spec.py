@@ -85,16 +85,14 @@ def dumps(pipeline: Any, suffix: str = ".yaml") -> str:
 
 def save(pipeline: Any, path: str | os.PathLike) -> None:
     """Write the pipeline to ``path`` atomically (temporary file + rename)."""
+    from augkit.io import replacing
+
     path = Path(path)
     text = dumps(pipeline, _suffix(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
+    with replacing(tmp, str(path)):
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def loads(text: str, suffix: str = ".yaml", source: str = "<string>") -> dict:

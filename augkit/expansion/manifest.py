@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from augkit.errors import InputError
+from augkit.io import replacing
 
 MANIFEST = "manifest.csv"
 SPEC = "expand.json"
@@ -53,17 +54,10 @@ def atomic_write(path: str, write: Callable[[Any], None], *, binary: bool = Fals
     """Write a file through ``write(handle)`` into a temporary name, then rename it into place."""
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".augkit-tmp-{secrets.token_hex(6)}.{name}")
-    try:
+    with replacing(tmp, path):
         with open(tmp, "wb" if binary else "w", **({} if binary else
                                                    {"encoding": "utf-8", "newline": ""})) as f:
             write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_manifest(path: str, rows: Iterator[tuple]) -> None:

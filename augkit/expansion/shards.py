@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from augkit.expansion.worker import TMP_PREFIX, TaskSpec, write_atomic
+from augkit.io import replacing
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -67,7 +68,7 @@ def write_tfrecord_shard(path: str, good: list, failed: list, spec: TaskSpec) ->
 
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f"{TMP_PREFIX}{secrets.token_hex(6)}.{name}")
-    try:
+    with replacing(tmp, path):
         with tf.io.TFRecordWriter(tmp) as writer:
             for _, item, copy, png in good:
                 class_name = spec.class_names[item.label] if item.label < len(
@@ -84,10 +85,3 @@ def write_tfrecord_shard(path: str, good: list, failed: list, spec: TaskSpec) ->
                 "failed": [[item.index, copy, error] for _, item, copy, error in failed],
                 "bytes": os.path.getsize(tmp)}
         write_atomic(sidecar(path), json.dumps(info).encode(), fsync=spec.fsync)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

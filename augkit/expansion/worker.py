@@ -27,6 +27,7 @@ import numpy as np
 from augkit.errors import InputError
 from augkit.expansion.inputs import ArrayRef, Item
 from augkit.expansion.manifest import printable
+from augkit.io import replacing
 
 try:  # advisory locks; absent on Windows, where stale-writer fencing is not available
     import fcntl
@@ -112,7 +113,7 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
     tmp = os.path.join(folder, f"{TMP_PREFIX}{secrets.token_hex(6)}.{name}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
                  | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    try:
+    with replacing(tmp, path):
         try:
             view = memoryview(data)
             while view:
@@ -121,13 +122,6 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def encode(image: np.ndarray, fmt: str, quality: int) -> bytes:
