@@ -289,3 +289,16 @@ def test_output_never_aliases_the_input():
         out, _ = pipe.apply(x, seed=0)
         out[...] = 7
         assert not x.any()
+
+
+@pytest.mark.parametrize("side", [24, 160])  # below and above the per-image fusion threshold
+def test_warp_fused_with_rescale_equals_separate_rescale(side):
+    """cv fuses a rescale into the warp loop for large images; the result must not change."""
+    ops = [augkit.ops.Rotate(angle_range=(-20, 20)), augkit.ops.FlipHorizontal()]
+    rescale = augkit.ops.Rescale(scale=1 / 255, offset=-0.5)
+    x = np.random.default_rng(1).integers(0, 256, (3, side, side, 3), dtype=np.uint8)
+    fused, _ = augkit.Pipeline([*ops, rescale]).apply(x, seed=4)
+    warped, _ = augkit.Pipeline(ops).apply(x, seed=4)
+    separate, _ = augkit.Pipeline([rescale]).apply(warped, seed=4)
+    assert fused.dtype == np.float32
+    np.testing.assert_array_equal(fused, separate)

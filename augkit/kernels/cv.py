@@ -26,6 +26,9 @@ _BORDER = {
     "wrap": cv2.BORDER_WRAP,
 }
 _INTER = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+# Below this many pixels per image a per-image rescale call costs more than the cache it saves
+# (measured: -15 % at 32 px, +17 % at 224 px).
+_FUSE_MIN_PIXELS = 1 << 14
 # Below this many output pixels per batch, thread start-up costs more than it saves.
 _THREAD_MIN_PIXELS = 1 << 20
 
@@ -193,7 +196,8 @@ def _round_away(v: np.ndarray) -> np.ndarray:
 
 
 def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode: str,
-         cval: float, interpolation: str, flips_only: bool = False) -> np.ndarray:
+         cval: float, interpolation: str, flips_only: bool = False,
+         scale: tuple[float, float] | None = None) -> np.ndarray:
     """Warp a batch ``(N, H, W, C)`` with inverse (output → input) matrices ``(N, 3, 3)``.
 
     Args:
@@ -204,10 +208,18 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
         cval: fill value for ``constant``, in the image's units.
         interpolation: ``bilinear`` or ``nearest``.
         flips_only: the matrices come from flip ops alone (enables the exact numpy path).
+        scale: ``(scale, offset)`` of a rescale to fuse: each image is converted to float32
+            right after its warp, on the same thread (the result is that of a separate
+            rescale).
 
     Returns:
         The warped batch, same dtype.
     """
+    small = int(out_size[0]) * int(out_size[1]) < _FUSE_MIN_PIXELS
+    if scale is not None and (small or flips_only or interpolation == "nearest" or c_of(x) == 1):
+        out = warp(x, inv, out_size, fill_mode=fill_mode, cval=cval,
+                   interpolation=interpolation, flips_only=flips_only)
+        return NP.scale_values(out, *scale)
     n, h, w, c = x.shape
     oh, ow = int(out_size[0]), int(out_size[1])
     flips = _flip_only(inv, h, w, oh, ow) if flips_only else None
@@ -218,14 +230,19 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
         return out
     if interpolation == "nearest":
         return _nearest_gather(x, inv, oh, ow, fill_mode, cval)
-    out = np.empty((n, oh, ow, c), dtype=x.dtype)
+    out = np.empty((n, oh, ow, c), dtype=x.dtype if scale is None else np.float32)
     border, inter = _BORDER[fill_mode], _INTER[interpolation] | cv2.WARP_INVERSE_MAP
     value = (float(cval),) * 4
     mats = inv[:, :2, :].astype(np.float64)
 
     def run(start: int, stop: int) -> None:
+        tmp = np.empty((oh, ow, c), x.dtype)
         for i in range(start, stop):
-            if c == 1:
+            if scale is not None:
+                cv2.warpAffine(x[i], mats[i], (ow, oh), dst=tmp, flags=inter,
+                               borderMode=border, borderValue=value)
+                out[i] = NP.scale_values(tmp, *scale)
+            elif c == 1:
                 res = cv2.warpAffine(x[i], mats[i], (ow, oh), flags=inter, borderMode=border,
                                      borderValue=value)
                 out[i] = res.reshape(oh, ow, 1)
@@ -235,6 +252,11 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
 
     _map_chunks(run, n, n * oh * ow)
     return out
+
+
+def c_of(x: np.ndarray) -> int:
+    """Channel count of a batch ``(N, H, W, C)``."""
+    return int(x.shape[-1])
 
 
 def blur_weights(sigma: np.ndarray, radius: int) -> np.ndarray:
