@@ -261,14 +261,48 @@ def _choose_backend(backend: Any, pipeline: Pipeline | None, service: Any) -> st
 
 
 def _shards(source: Any) -> list[Path]:
-    """The ``.npz`` shards of an ``augkit expand --format npz`` output folder, if it is one."""
+    """The ``.npz`` or ``.tfrecord`` shards of an ``augkit expand`` output folder, if it is one."""
     if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        return sorted(Path(source).glob("shard-*-of-*.npz"))
+        return (sorted(Path(source).glob("shard-*-of-*.npz"))
+                or sorted(Path(source).glob("shard-*-of-*.tfrecord")))
     return []
+
+
+_TFRECORD_FEATURES = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "label": tf.io.FixedLenFeature([], tf.int64),
+    "class_name": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def _load_tfrecord_shards(shards: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decode every record of ``augkit expand --format tfrecord`` shards (layout: docs/expand.md)."""
+    images, labels, names = [], [], {}
+    files = [str(s) for s in shards]
+    try:
+        for record in tf.data.TFRecordDataset(files):
+            ex = tf.io.parse_single_example(record, _TFRECORD_FEATURES)
+            image = tf.io.decode_png(ex["image"]).numpy()
+            if images and image.shape != images[0].shape:
+                raise InputError(f"{shards[0].parent}: its TFRecord shards hold images of "
+                                 f"shapes {images[0].shape} and {image.shape}; a stream needs "
+                                 f"one size")
+            label = int(ex["label"].numpy())
+            images.append(image)
+            labels.append(label)
+            names[label] = ex["class_name"].numpy().decode("utf-8", "backslashreplace")
+    except tf.errors.OpError as exc:
+        raise InputError(f"{shards[0].parent}: unreadable TFRecord shard ({exc.message})") from None
+    if not images:
+        raise InputError(f"{shards[0].parent}: its .tfrecord shards hold no images")
+    class_names = [names.get(i, str(i)) for i in range(max(names) + 1)]
+    return np.stack(images), np.asarray(labels, np.int64), class_names
 
 
 def _load_shards(shards: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Concatenate the shards' ``x`` and ``y``; the class names stored beside them."""
+    if shards[0].suffix == ".tfrecord":
+        return _load_tfrecord_shards(shards)
     xs, ys, names = [], [], None
     for shard in shards:
         with np.load(shard, allow_pickle=False) as data:

@@ -216,9 +216,9 @@ def test_a_model_trains_on_a_folder_stream(tree):
     assert np.isfinite(history.history["loss"]).all()
 
 
-@pytest.mark.parametrize("fmt", ["png", "npz"])
+@pytest.mark.parametrize("fmt", ["png", "npz", "tfrecord"])
 def test_expansion_output_is_a_source(tmp_path, fmt):
-    """`augkit expand` output: image formats are class folders, npz is shards (+ class names)."""
+    """`augkit expand` output: image formats are class folders, npz/tfrecord are shards."""
     x = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
     np.savez(tmp_path / "src.npz", x=x, y=np.arange(6) % 2)
     out = tmp_path / f"out-{fmt}"
@@ -229,3 +229,18 @@ def test_expansion_output_is_a_source(tmp_path, fmt):
     images, labels = drain(ds)[0]
     assert images.shape == (18, 8, 8, 3) and sorted(labels.tolist()) == [0] * 9 + [1] * 9
     assert ds.class_names == ["0", "1"]
+
+
+def test_tfrecord_shards_hold_the_same_pixels_as_png_output(tmp_path):
+    """The stream decodes expand's TFRecord shards to exactly the pictures of its PNG output."""
+    x = np.random.default_rng(1).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "src.npz", x=x, y=np.array([0, 1, 0, 1, 1]))
+    got = {}
+    for fmt in ("npz", "tfrecord"):
+        out = tmp_path / f"out-{fmt}"
+        augkit.expand(tmp_path / "src.npz", out, pipeline=GEOMETRIC, copies=1, format=fmt,
+                      shard_size=3, scheduler="threads")
+        images, labels = drain(stream(out, pipeline=None, batch_size=32, shuffle=False))[0]
+        got[fmt] = (images, labels)
+    np.testing.assert_array_equal(got["npz"][0], got["tfrecord"][0])
+    np.testing.assert_array_equal(got["npz"][1], got["tfrecord"][1])
