@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from augkit import rng
-from augkit.errors import InputError, SpecError
+from augkit.errors import InputError
 from augkit.kernels.tf import TF, warp
 
 _VALUE_OPS = ("rescale", "normalize")
@@ -58,10 +58,8 @@ def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index
     if x.dtype not in (tf.uint8, tf.float32):
         raise InputError(f"images: dtype {x.dtype.name} is not supported; allowed: uint8 or "
                          f"float32")
+    pipeline.require_backend("tf")
     for i, op in enumerate(pipeline.ops):
-        if "tf" not in op.backends:
-            raise SpecError(f"ops[{i}] ({op.name}) does not run on backend 'tf'; it runs on: "
-                            f"{', '.join(op.backends)} (use backend='cv')")
         if None not in x.shape[1:]:
             op.check_input(tuple(x.shape), f"ops[{i}] ({op.name})")
     if x.dtype == tf.float32:
@@ -114,10 +112,7 @@ class AugmentLayer(keras.layers.Layer):
         self.pipeline_config = pipeline
         self.seed = int(seed)
         self.pipeline = Pipeline.from_dict(pipeline)
-        for i, op in enumerate(self.pipeline.ops):
-            if "tf" not in op.backends:
-                raise SpecError(f"ops[{i}] ({op.name}) does not run on backend 'tf', which a "
-                                f"Keras layer needs; it runs on: {', '.join(op.backends)}")
+        self.pipeline.require_backend("tf", needed_by="a Keras layer")
         settings = {k: v for k, v in pipeline.items() if k not in ("ops", "version")}
         value_ops = [op for op in self.pipeline.ops if op.name in _VALUE_OPS]
         self.inference_pipeline = Pipeline(value_ops, **settings)

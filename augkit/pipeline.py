@@ -354,11 +354,23 @@ class Pipeline:
         else:
             raise InputError(f"images: dtype {x.dtype} is not supported; allowed: uint8 or "
                              f"float32 (convert with .astype)")
+        self.require_backend("cv")
         for i, op in enumerate(self.ops):
-            if "cv" not in op.backends:
-                raise SpecError(f"ops[{i}] ({op.name}) does not run on backend 'cv'")
             op.check_input(x.shape, f"ops[{i}] ({op.name})")
         return x
+
+    def require_backend(self, backend: str, needed_by: str = "") -> None:
+        """Raise ``SpecError`` naming the first op that cannot run on ``backend``.
+
+        Args:
+            backend: ``"cv"`` or ``"tf"``.
+            needed_by: what needs that backend, for the message (e.g. "a Keras layer").
+        """
+        for i, op in enumerate(self.ops):
+            if backend not in op.backends:
+                why = f", which {needed_by} needs" if needed_by else ""
+                raise SpecError(f"ops[{i}] ({op.name}) does not run on backend {backend!r}{why}; "
+                                f"it runs on: {', '.join(op.backends)}")
 
     @staticmethod
     def _check_labels(labels: Any, n: int) -> None:

@@ -111,6 +111,7 @@ class _NumpyMath:
 NP = _NumpyMath()
 
 
+_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -119,14 +120,13 @@ def _pool() -> ThreadPoolExecutor:
     warping a batch of small images."""
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 8)),
-                                   thread_name_prefix="augkit-cv")
+        _POOL = ThreadPoolExecutor(_WORKERS, thread_name_prefix="augkit-cv")
     return _POOL
 
 
 def _map_chunks(fn: Any, n: int, pixels: int) -> None:
     """Run ``fn(start, stop)`` over the batch, on threads when the batch is large."""
-    workers = _pool()._max_workers if pixels >= _THREAD_MIN_PIXELS else 1
+    workers = _WORKERS if pixels >= _THREAD_MIN_PIXELS else 1
     if workers == 1 or n < 2:
         fn(0, n)
         return
@@ -216,7 +216,8 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
         The warped batch, same dtype.
     """
     small = int(out_size[0]) * int(out_size[1]) < _FUSE_MIN_PIXELS
-    if scale is not None and (small or flips_only or interpolation == "nearest" or c_of(x) == 1):
+    if scale is not None and (small or flips_only or interpolation == "nearest"
+                              or x.shape[-1] == 1):
         out = warp(x, inv, out_size, fill_mode=fill_mode, cval=cval,
                    interpolation=interpolation, flips_only=flips_only)
         return NP.scale_values(out, *scale)
@@ -252,11 +253,6 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
 
     _map_chunks(run, n, n * oh * ow)
     return out
-
-
-def c_of(x: np.ndarray) -> int:
-    """Channel count of a batch ``(N, H, W, C)``."""
-    return int(x.shape[-1])
 
 
 def blur_weights(sigma: np.ndarray, radius: int) -> np.ndarray:
