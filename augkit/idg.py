@@ -365,8 +365,59 @@ class ImageDataGenerator(Normalization):
             follow_links=follow_links, subset=subset, interpolation=interpolation,
             dtype=self.dtype, **kwargs)
 
-    def flow_from_dataframe(self, *args: Any, **kwargs: Any) -> Any:
-        """Not supported: read the files with :meth:`flow_from_directory` or ``augkit.stream``."""
-        raise NotImplementedError("augkit.ImageDataGenerator.flow_from_dataframe is not "
-                                  "implemented; use flow_from_directory, flow on arrays, or "
-                                  "augkit.stream")
+    def flow_from_dataframe(self, dataframe: Any, directory: str | None = None,
+                            x_col: str = "filename", y_col: Any = "class",
+                            weight_col: str | None = None,
+                            target_size: tuple[int, int] = (256, 256), color_mode: str = "rgb",
+                            classes: list[str] | None = None,
+                            class_mode: str | None = "categorical", batch_size: int = 32,
+                            shuffle: bool = True, seed: int | None = None,
+                            save_to_dir: str | None = None, save_prefix: str = "",
+                            save_format: str = "png", subset: str | None = None,
+                            interpolation: str = "nearest", validate_filenames: bool = True,
+                            **kwargs: Any) -> Any:
+        """Batches of augmented images whose file names and labels are columns of a table.
+
+        Args:
+            dataframe: a pandas ``DataFrame`` (or a dict of equal-length columns).
+            directory: folder the file names are relative to (``None``: absolute paths).
+            x_col: column of file names.
+            y_col: column of labels; a list of columns with ``class_mode="multi_output"``.
+            weight_col: column of sample weights (returned as a third element).
+            target_size: ``(height, width)`` every image is resized to.
+            color_mode: ``"rgb"``, ``"rgba"`` or ``"grayscale"``.
+            classes: keep only rows of these classes, in this order (default: all, sorted).
+            class_mode: ``"categorical"`` (class names or lists of names: multi-label),
+                ``"binary"``, ``"sparse"``, ``"raw"``, ``"multi_output"``, ``"input"`` or None.
+            batch_size: images per batch.
+            shuffle: a new order every epoch.
+            seed: the seed of order and augmentation.
+            save_to_dir: also write every augmented image there.
+            save_prefix: file name prefix for ``save_to_dir``.
+            save_format: ``"png"`` or ``"jpeg"``.
+            subset: ``"training"`` or ``"validation"`` with ``validation_split`` (the first
+                ``validation_split`` of the rows is the validation subset, as in Keras).
+            interpolation: resize filter, as in :meth:`flow_from_directory`.
+            validate_filenames: drop rows whose file is missing or not an image (one warning).
+            **kwargs: ``keep_aspect_ratio``, ``max_pixels``, and ``workers``,
+                ``use_multiprocessing``, ``max_queue_size`` of ``keras.utils.PyDataset``.
+                Keras' deprecated ``has_ext``, ``sort`` and ``drop_duplicates`` are accepted
+                with a ``DeprecationWarning`` and ignored, as in Keras.
+
+        Returns:
+            A :class:`augkit.idg_dataframe.DataFrameIterator`.
+        """
+        from augkit.idg_dataframe import DataFrameIterator
+
+        for old in ("has_ext", "sort", "drop_duplicates"):
+            if old in kwargs:
+                kwargs.pop(old)
+                warnings.warn(f"{old} is deprecated and ignored by flow_from_dataframe",
+                              DeprecationWarning, stacklevel=2)
+        return DataFrameIterator(
+            dataframe, directory, self, x_col=x_col, y_col=y_col, weight_col=weight_col,
+            target_size=target_size, color_mode=color_mode, classes=classes,
+            class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            data_format=self.data_format, save_to_dir=save_to_dir, save_prefix=save_prefix,
+            save_format=save_format, subset=subset, interpolation=interpolation,
+            dtype=self.dtype, validate_filenames=validate_filenames, **kwargs)

@@ -26,7 +26,7 @@ from augkit.idg_stats import data_range, draw_seed
 from augkit.io import DEFAULT_MAX_PIXELS
 from augkit.order import epoch_order
 
-__all__ = ["Iterator", "NumpyArrayIterator", "DirectoryIterator"]
+__all__ = ["DirectoryIterator", "FileIterator", "Iterator", "NumpyArrayIterator"]
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -270,27 +270,22 @@ def _iter_valid_files(directory: str, formats: tuple[str, ...], follow_links: bo
                 yield root, name
 
 
-class DirectoryIterator(Iterator):
-    """Batches read from a class-per-folder directory (``flow_from_directory``).
+class FileIterator(Iterator):
+    """Shared part of the file-reading iterators: resize/colour settings, decoding on threads
+    with augkit's guards, augmentation and the labels of each ``class_mode``.
 
-    Attributes as in Keras: ``filenames`` (relative), ``filepaths``, ``classes`` (int32 class
-    of each file), ``labels``, ``class_indices``, ``num_classes``, ``samples``, ``image_shape``.
-    Files are decoded on threads with augkit's guards (decompression bombs, EXIF orientation,
-    16-bit and palette images); a bad file raises :class:`augkit.InputError` naming it.
+    Subclasses set ``filenames``, ``_filepaths``, ``classes``, ``num_classes``,
+    ``class_indices`` and ``samples``, then call :meth:`Iterator.__init__`.
     """
 
-    allowed_class_modes = {"categorical", "binary", "sparse", "input", None}
-
-    def __init__(self, directory: str, image_data_generator: Any,
-                 target_size: tuple[int, int] = (256, 256), color_mode: str = "rgb",
-                 classes: list[str] | None = None, class_mode: str | None = "categorical",
-                 batch_size: int = 32, shuffle: bool = True, seed: int | None = None,
-                 data_format: str | None = None, save_to_dir: str | None = None,
-                 save_prefix: str = "", save_format: str = "png", follow_links: bool = False,
-                 subset: str | None = None, interpolation: str = "nearest",
-                 keep_aspect_ratio: bool = False, dtype: Any = None,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, **kwargs: Any) -> None:
-        gen = image_data_generator
+    def _set_processing(self, gen: Any, target_size: Any, color_mode: str,
+                        class_mode: str | None, data_format: str | None, save_to_dir: str | None, save_prefix: str,
+                        save_format: str, subset: str | None, interpolation: str,
+                        keep_aspect_ratio: bool, dtype: Any, max_pixels: int | None) -> None:
+        if class_mode not in self.allowed_class_modes:
+            raise ValueError(f"Invalid class_mode: {class_mode}; expected one of: "
+                             f"{self.allowed_class_modes}")
+        self.class_mode = class_mode
         self.image_data_generator = gen
         self.dtype = np.dtype(dtype or gen.dtype).name
         self.data_format = data_format or gen.data_format
@@ -318,10 +313,81 @@ class DirectoryIterator(Iterator):
         else:
             self.split = None
         self.subset = subset
-        if class_mode not in self.allowed_class_modes:
-            raise ValueError(f"Invalid class_mode: {class_mode}; expected one of: "
-                             f"{self.allowed_class_modes}")
-        self.class_mode = class_mode
+
+    @property
+    def filepaths(self) -> list[str]:
+        """Paths of the image files (``directory`` joined with each file name)."""
+        return self._filepaths
+
+    @property
+    def labels(self) -> Any:
+        """The class index of every file."""
+        return self.classes
+
+    @property
+    def sample_weight(self) -> Any:
+        """Per-file sample weights, or ``None``."""
+        return None
+
+    def _load(self, j: int) -> np.ndarray:
+        return load_image(self._filepaths[j], size=self.target_size, color_mode=self.color_mode,
+                          interpolation=self.interpolation,
+                          crop_to_aspect_ratio=self.keep_aspect_ratio,
+                          max_pixels=self.max_pixels)
+
+    def _batch_labels(self, index_array: np.ndarray, batch_x: np.ndarray) -> Any:
+        mode = self.class_mode
+        if mode == "input":
+            return batch_x.copy()
+        if mode in ("binary", "sparse"):
+            return np.asarray([self.classes[j] for j in index_array], dtype=self.dtype)
+        if mode == "categorical":
+            batch_y = np.zeros((len(batch_x), self.num_classes), dtype=self.dtype)
+            for i, j in enumerate(index_array):
+                batch_y[i, self.classes[j]] = 1.0  # a list of classes: multi-label
+            return batch_y
+        return None
+
+    def _get_batches_of_transformed_samples(self, index_array: np.ndarray,
+                                            epoch: int = 0) -> Any:
+        index_array = np.asarray(index_array, dtype=np.int64)
+        images = np.stack(list(_pool().map(self._load, index_array.tolist())))
+        if self.data_format == "channels_first":
+            images = np.ascontiguousarray(np.moveaxis(images, 3, 1))
+        batch_x = self._finish_images(self.image_data_generator, images, index_array, epoch,
+                                      (0.0, 255.0))
+        if self.class_mode is None:
+            return batch_x
+        output: tuple = (batch_x, self._batch_labels(index_array, batch_x))
+        weights = self.sample_weight
+        if weights is not None:
+            output += (weights[index_array],)
+        return output
+
+
+class DirectoryIterator(FileIterator):
+    """Batches read from a class-per-folder directory (``flow_from_directory``).
+
+    Attributes as in Keras: ``filenames`` (relative), ``filepaths``, ``classes`` (int32 class
+    of each file), ``labels``, ``class_indices``, ``num_classes``, ``samples``, ``image_shape``.
+    Files are decoded on threads with augkit's guards (decompression bombs, EXIF orientation,
+    16-bit and palette images); a bad file raises :class:`augkit.InputError` naming it.
+    """
+
+    allowed_class_modes = {"categorical", "binary", "sparse", "input", None}
+
+    def __init__(self, directory: str, image_data_generator: Any,
+                 target_size: tuple[int, int] = (256, 256), color_mode: str = "rgb",
+                 classes: list[str] | None = None, class_mode: str | None = "categorical",
+                 batch_size: int = 32, shuffle: bool = True, seed: int | None = None,
+                 data_format: str | None = None, save_to_dir: str | None = None,
+                 save_prefix: str = "", save_format: str = "png", follow_links: bool = False,
+                 subset: str | None = None, interpolation: str = "nearest",
+                 keep_aspect_ratio: bool = False, dtype: Any = None,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, **kwargs: Any) -> None:
+        self._set_processing(image_data_generator, target_size, color_mode, class_mode,
+                             data_format, save_to_dir, save_prefix, save_format, subset,
+                             interpolation, keep_aspect_ratio, dtype, max_pixels)
         self.directory = directory
         if not os.path.isdir(directory):
             raise ValueError(f"{directory}: not a directory; expected a folder with one "
@@ -350,44 +416,3 @@ class DirectoryIterator(Iterator):
         print(f"Found {self.samples} images belonging to {self.num_classes} classes.")
         self._filepaths = [os.path.join(directory, f) for f in self.filenames]
         super().__init__(self.samples, batch_size, shuffle, seed, **kwargs)
-
-    @property
-    def filepaths(self) -> list[str]:
-        """Absolute paths of the image files."""
-        return self._filepaths
-
-    @property
-    def labels(self) -> np.ndarray:
-        """The class index of every file."""
-        return self.classes
-
-    @property
-    def sample_weight(self) -> None:
-        """Directory iterators have no sample weights."""
-        return None
-
-    def _load(self, j: int) -> np.ndarray:
-        return load_image(self._filepaths[j], size=self.target_size, color_mode=self.color_mode,
-                          interpolation=self.interpolation,
-                          crop_to_aspect_ratio=self.keep_aspect_ratio,
-                          max_pixels=self.max_pixels)
-
-    def _get_batches_of_transformed_samples(self, index_array: np.ndarray,
-                                            epoch: int = 0) -> Any:
-        index_array = np.asarray(index_array, dtype=np.int64)
-        images = np.stack(list(_pool().map(self._load, index_array.tolist())))
-        if self.data_format == "channels_first":
-            images = np.ascontiguousarray(np.moveaxis(images, 3, 1))
-        batch_x = self._finish_images(self.image_data_generator, images, index_array, epoch,
-                                      (0.0, 255.0))
-        mode = self.class_mode
-        if mode == "input":
-            batch_y = batch_x.copy()
-        elif mode in ("binary", "sparse"):
-            batch_y = self.classes[index_array].astype(self.dtype)
-        elif mode == "categorical":
-            batch_y = np.zeros((len(batch_x), self.num_classes), dtype=self.dtype)
-            batch_y[np.arange(len(batch_x)), self.classes[index_array]] = 1.0
-        else:
-            return batch_x
-        return batch_x, batch_y
