@@ -178,8 +178,10 @@ def stream(
                              "subfolders; pass labels=None")
         if service is not None:
             raise ValueError("service: the tf.data service needs a graph-only data set; folder "
-                             "sources decode files in Python. Use an array source, or run the "
-                             "stream in each worker process")
+                             "sources decode files in Python. Convert the folder to shards "
+                             "once (augkit.expand(folder, out, copies=0, format='npz', "
+                             "pipeline=augkit.Pipeline())) and stream `out`, or run the stream in "
+                             "each worker process")
         from augkit.stream_folder import folder_stream
 
         return folder_stream(

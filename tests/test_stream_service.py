@@ -49,3 +49,25 @@ def test_service_needs_tf_backend_and_fixed_epochs(service):
     with pytest.raises(ValueError, match="epochs"):
         stream(x, y, pipeline=PIPELINE, service=service)
     assert stream(x, y, pipeline=PIPELINE, service=service, epochs=1).element_spec
+
+
+def test_folder_recipe_convert_to_shards_then_serve(service, tmp_path):
+    """A folder cannot go to the service (Python decoding); converting it to shards with
+    ``augkit.expand(copies=0)`` gives a graph-only source that can, with the same labels."""
+    from PIL import Image
+
+    for i in range(6):
+        cls = "ab"[i % 2]
+        (tmp_path / "src" / cls).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(
+            tmp_path / "src" / cls / f"{i}.png")
+    with pytest.raises(ValueError, match="augkit.expand"):
+        stream(str(tmp_path / "src"), pipeline=PIPELINE, service=service, epochs=1)
+    augkit.expand(tmp_path / "src", tmp_path / "shards", pipeline=augkit.Pipeline(), copies=0,
+                  format="npz", workers=1, scheduler="synchronous")
+    ds = stream(str(tmp_path / "shards"), pipeline=None, service=service, epochs=1,
+                batch_size=6, shuffle=False)
+    (images, labels), = [(a.numpy(), b.numpy()) for a, b in ds]
+    # the pixel value encodes the file: 0, 80, 160 are class "a", 40, 120, 200 class "b"
+    pairs = sorted(zip(images[:, 0, 0, 0].tolist(), labels.tolist()))
+    assert pairs == [(0, 0), (40, 1), (80, 0), (120, 1), (160, 0), (200, 1)]
