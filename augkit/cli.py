@@ -91,6 +91,8 @@ def cli() -> None:
       augkit preview -p aug.yaml --sheet     # each op at the ends and middle of its ranges
       augkit check aug.yaml                  # run the invariants on a pipeline
       augkit expand data/ out/ -p aug.yaml -k 5   # write 5 augmented copies per image
+      augkit models                          # installed model plugins
+      augkit train -m bncnn -d digits -p aug.yaml -e 10 -o run/   # train, write curves
     """
 
 
@@ -318,6 +320,75 @@ def expand(src: str, out: str, pipeline_path: str, copies: int, seed: int, fmt: 
     click.echo(summary.text())
     if (strict and summary.failed) or summary.written + summary.present == 0:
         sys.exit(EXIT_CHECK_FAILED)
+
+
+@cli.command(name="models")
+def models_command() -> None:
+    """List the installed model plugins: name, description, expected input.
+
+    A plugin that fails to load is listed with its error (exit status 0 all the same).
+    Plugins are found through the entry-point group "augkit.models"; see docs/models.md.
+    """
+    from augkit.models import Plugin, plugins
+
+    found = plugins()
+    if not found:
+        click.echo("no model plugins installed (entry-point group augkit.models)")
+    width = max((len(name) for name in found), default=0)
+    for name, plugin in found.items():
+        if isinstance(plugin, Plugin):
+            click.echo(f"{name:<{width}}  {plugin.description}; input: "
+                       f"{plugin.input.describe()}")
+        else:
+            click.echo(f"{name:<{width}}  BROKEN ({plugin.where()}): {plugin.error}")
+
+
+@cli.command(name="train")
+@click.option("--model", "-m", "model_name", required=True, metavar="NAME",
+              help="Model plugin (see `augkit models`).")
+@click.option("--data", "-d", required=True, metavar="SOURCE",
+              help="Folder of class subfolders, .npz (x, y), augkit expand output, or a "
+                   "built-in data set: digits, cifar10, flowers.")
+@click.option("--pipeline", "-p", "pipeline_path", type=click.Path(path_type=str),
+              help="Augmentation spec (YAML or JSON). Omitted: no augmentation, images only "
+                   "scaled to the model's value range.")
+@click.option("--epochs", "-e", required=True, type=click.IntRange(1, 1_000_000))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Output folder: model.keras, history.json, curves.png.")
+@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), default=0.2,
+              show_default=True, help="Fraction held out for validation (0: none).")
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=32, show_default=True)
+@click.option("--image-size", metavar="HxW|N", default=None,
+              help="Size folder images are resized (and the digits upsampled) to. Default: the "
+                   "model's own.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seeds the split, the augmentation and Keras.")
+@click.option("--option", "-O", "options", multiple=True, metavar="KEY=VALUE",
+              help="Model option (repeatable); VALUE is read as a YAML scalar.")
+@click.option("--quiet", "-q", is_flag=True, help="No Keras progress output.")
+def train_command(model_name: str, data: str, pipeline_path: str | None, epochs: int, out: str,
+                  val_split: float, batch_size: int, image_size: str | None, seed: int,
+                  options: Sequence[str], quiet: bool) -> None:
+    """Train model NAME on SOURCE, augmented by the pipeline, and write the results to OUT.
+
+    Training images go through the pipeline; validation images get only its rescale and
+    normalize ops. The stream's value range is checked against the model's before anything
+    is trained. See docs/train.md.
+    """
+    from augkit.train import parse_image_size, parse_options, train
+
+    try:
+        model_options = parse_options(options)
+        size = parse_image_size(image_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    result = train(model=model_name, data=data, pipeline=pipeline_path, epochs=epochs, out=out,
+                   val_split=val_split, batch_size=batch_size, image_size=size, seed=seed,
+                   model_options=model_options, verbose=0 if quiet else "auto")
+    last = {k: v[-1] for k, v in result.history.items() if v}
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items()))
+    click.echo(f"wrote {result.model_path}, {result.history_path.name}, "
+               f"{result.curves_path.name} ({metrics})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
