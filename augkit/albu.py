@@ -103,6 +103,14 @@ def _fwd_erasing(A: Any, op: Any, geo: dict) -> Any:
     return A.Erasing(scale=op.scale_range, ratio=op.ratio_range, fill=op.fill, p=op.p)
 
 
+def _fwd_posterize(A: Any, op: Any, geo: dict) -> Any:
+    lo, hi = (int(v) for v in op.bits_range)
+    if not 1 <= lo <= hi <= 7:
+        raise _Unmapped("albumentations' Posterize keeps 1 to 7 bits; bits_range must lie in "
+                        "[1, 7]")
+    return A.Posterize(num_bits=(lo, hi), p=op.p)
+
+
 def _fwd_rescale(A: Any, op: Any, geo: dict) -> Any:
     if op.scale == 0.0:
         raise _Unmapped("scale 0 has no albumentations Normalize form")
@@ -132,6 +140,8 @@ _FORWARD: dict[str, Callable[[Any, Any, dict], Any]] = {
     "gaussian_blur": lambda A, op, geo: A.GaussianBlur(  # augkit's fixed kernel size
         blur_limit=(2 * op.radius + 1,) * 2, sigma_limit=op.sigma_range, p=op.p),
     "erasing": _fwd_erasing,
+    "solarize": lambda A, op, geo: A.Solarize(threshold_range=op.threshold_range, p=op.p),
+    "posterize": _fwd_posterize,
     "rescale": _fwd_rescale,
     "normalize": lambda A, op, geo: A.Normalize(
         mean=op.mean, std=op.std, max_pixel_value=255.0, p=1.0),
@@ -142,6 +152,18 @@ _NO_EQUIVALENT = {
     "channel_shift": "it clips to each image's own minimum and maximum (Keras' "
                      "channel_shift_range); albumentations' RGBShift draws a shift per channel "
                      "and clips to the dtype's range",
+    "autocontrast": "albumentations' AutoContrast quantizes float images to 256 histogram bins; "
+                    "augkit stretches their values exactly",
+    "equalize": "albumentations' Equalize(mode='pil') builds its lookup table without PIL's "
+                "one-level shift and mode='cv' is OpenCV's equalizeHist; augkit's is PIL's "
+                "(and torchvision's)",
+    "sharpness": "albumentations' Sharpen blends with a Laplacian-style kernel (alpha, "
+                 "lightness); augkit's is PIL's ImageEnhance.Sharpness",
+    **dict.fromkeys(("randaugment", "trivialaugment"),
+                    "albumentations 2.0 has no RandAugment or TrivialAugment policy"),
+    **dict.fromkeys(("mixup", "cutmix"),
+                    "it mixes images and labels across a batch; albumentations 2.0 transforms "
+                    "see one image at a time"),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from augkit.errors import InputError
+from augkit.checks_mixing import labels_for, mixed_labels_problem, mixes, per_sample_part
 from augkit.pipeline import Pipeline
 
 #: cv vs tf: largest allowed difference, in uint8 levels (float: the same fraction of the span).
@@ -42,14 +43,15 @@ class Case:
 
 def _apply(pipeline: Pipeline, case: Case, backend: str, **kw: Any) -> tuple[np.ndarray, Any]:
     kwargs = {"seed": case.seed, "index": case.index, **kw}
-    out, labels = pipeline.apply(case.images, case.labels, backend=backend, **kwargs)
+    labels = labels_for(pipeline, case.labels)
+    out, labels = pipeline.apply(case.images, labels, backend=backend, **kwargs)
     return np.asarray(out), labels
 
 
 def _is_random(pipeline: Pipeline) -> bool:
     return any(
         0.0 < op.p < 1.0 or any(lo != hi for lo, hi in op.ranges().values())
-        or op.name in ("albumentations",)
+        or op.name in ("albumentations", "randaugment", "trivialaugment", "mixup", "cutmix")
         for op in pipeline.ops
     )
 
@@ -65,7 +67,13 @@ def expected_shape(pipeline: Pipeline, shape: tuple) -> tuple:
 
 # -- the invariants ---------------------------------------------------------------------------
 def labels_aligned(pipeline: Pipeline, case: Case, backend: str) -> None:
-    """Labels come back unchanged and in the same order as their images."""
+    """Labels come back unchanged and in the same order as their images (or validly mixed)."""
+    if mixes(pipeline):  # mixed, as mixing promises (checks_mixing.py)
+        _, labels = _apply(pipeline, case, backend)
+        problem = mixed_labels_problem(pipeline, labels_for(pipeline, case.labels), labels)
+        if problem:
+            raise InvariantError(problem)
+        return
     _, labels = _apply(pipeline, case, backend)
     if labels is not case.labels and not np.array_equal(np.asarray(labels), case.labels):
         raise InvariantError("labels changed or reordered")
@@ -115,8 +123,12 @@ def batch_independent(pipeline: Pipeline, case: Case, backend: str) -> None:
 
     Bit-exact on cv. On tf, within :data:`AGREEMENT_LEVELS`: TensorFlow's graph optimizer
     specializes a graph to the batch shape and may fold float arithmetic differently, which
-    can move a coordinate by an ulp and a pixel by one level.
+    can move a coordinate by an ulp and a pixel by one level. Mixing ops depend on the batch by
+    design (docs/mixing-and-policies.md): for a pipeline with them, the ops before the first
+    one are checked.
     """
+    if mixes(pipeline):
+        pipeline = per_sample_part(pipeline)
     whole, _ = _apply(pipeline, case, backend)
     tol = 0.0 if backend == "cv" else _tolerance(pipeline, case, whole)
     for i in range(case.images.shape[0]):
@@ -169,6 +181,9 @@ def draws_vary(pipeline: Pipeline, case: Case, backend: str) -> bool:
     """Whether another seed, and other indices, change the output (aggregated by the caller)."""
     a, _ = _apply(pipeline, case, backend)
     b, _ = _apply(pipeline, case, backend, seed=case.seed + 1)
+    if mixes(pipeline):  # identical samples mix into themselves: vary the epoch instead
+        c, _ = _apply(pipeline, case, backend, epoch=1)
+        return not np.array_equal(a, b) and not np.array_equal(a, c)
     same = np.repeat(case.images[:1], 4, axis=0)
     c, _ = pipeline.apply(same, None, seed=case.seed, backend=backend, index=np.arange(4) + 1)
     c = np.asarray(c)
@@ -179,8 +194,16 @@ def tf_data_varies(pipeline: Pipeline, image: np.ndarray, seed: int = 0) -> None
     """Inside ``tf.data.Dataset.map`` (graph mode), identical elements come out different."""
     import tensorflow as tf
 
-    def augment(i: Any, x: Any) -> Any:
-        return pipeline(image=x, index=i, seed=seed, backend="tf")["image"]
+    if mixes(pipeline):  # batches of two different images and their one-hot labels
+        labels = labels_for(pipeline, np.arange(2))
+        image = np.stack([image, image[::-1, ::-1]])
+
+        def augment(i: Any, x: Any) -> Any:
+            index = 2 * i + tf.range(2, dtype=tf.int64)
+            return pipeline.apply(x, labels, seed=seed, backend="tf", index=index)[0]
+    else:
+        def augment(i: Any, x: Any) -> Any:
+            return pipeline(image=x, index=i, seed=seed, backend="tf")["image"]
 
     ds = tf.data.Dataset.from_tensors(image).repeat(6).enumerate().map(augment)
     outs = [o.numpy() for o in ds]
@@ -350,6 +373,9 @@ def check(pipeline: Pipeline, *, backends: tuple[str, ...] | None = None, cases:
                 tfdata.record(_run(lambda p, c, b: tf_data_varies(p, c.images[0]), pipeline,
                                    chosen[0], "tf"), chosen[0])
                 report.results.append(tfdata)
+    from augkit.checks_targets import target_results  # masks, boxes, keypoints
+
+    report.results.extend(target_results(pipeline, backends, cases, seed))
     report.seconds = time.perf_counter() - start
     return report
 

@@ -49,8 +49,12 @@ def _assert_in_range(x: tf.Tensor, value_range: tuple[float, float]) -> tf.Tenso
 
 @tf.autograph.experimental.do_not_convert  # plain TF ops, no Python control flow on tensors
 def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index: Any = None,
-             epoch: Any = 0) -> tuple[tf.Tensor, Any]:
-    """The tf backend of :meth:`augkit.Pipeline.apply` (graph-safe; see its docstring)."""
+             epoch: Any = 0, targets: Any = None) -> tuple[Any, Any]:
+    """The tf backend of :meth:`augkit.Pipeline.apply` (graph-safe; see its docstring).
+
+    With ``targets`` (augkit/targets: masks, boxes, keypoints) the images come back as
+    ``(images, targets)``, moved by the same stages.
+    """
     x = tf.convert_to_tensor(images)
     if x.shape.rank != 4 or x.shape[-1] not in (1, 3, 4):
         raise InputError(f"images: expected shape (N, H, W, C) with C in 1, 3, 4, got "
@@ -75,7 +79,9 @@ def apply_tf(pipeline: Any, images: Any, labels: Any = None, *, seed: Any, index
     # (~0.3 s) and its graph optimizer specializes arithmetic to the batch shape, so results
     # would move by an ulp between batch sizes. In tf.data and Keras the caller's graph is used.
     keys = rng.sample_keys(seed, idx, epoch)
-    return pipeline.run(x, keys, TF, warp, backend="tf"), labels
+    if targets is not None:
+        return pipeline.run(x, keys, TF, warp, backend="tf", targets=targets), labels
+    return pipeline.run_batch(x, labels, keys, TF, warp, backend="tf")
 
 
 @keras.saving.register_keras_serializable(package="augkit")

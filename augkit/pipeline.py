@@ -17,7 +17,9 @@ from augkit.geometry import invert
 from augkit.kernels import load_backend, lookup
 from augkit.kernels.common import Ctx
 from augkit.ops.base import GeometricOp, Op
+from augkit.ops.mixing import check_order, is_mixing, run_mixing
 from augkit.params import Choice, Number, Range, fail
+from augkit.targets import TargetSettings
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest")
@@ -40,6 +42,9 @@ class Pipeline:
             the value range at that point of the pipeline).
         interpolation: ``"bilinear"`` or ``"nearest"`` for the one warp.
         value_range: the declared range of float input (uint8 input is always [0, 255]).
+        targets: how masks, boxes and keypoints are treated: a :class:`TargetSettings` or its
+            dict form (``bbox_format``, ``min_area``, ``min_visibility``, ``keypoint_mode``,
+            ``mask_fill``); see ``docs/targets.md``.
 
     Example:
         >>> import numpy as np, augkit
@@ -59,6 +64,7 @@ class Pipeline:
         cval: float = 0.0,
         interpolation: str = "bilinear",
         value_range: Sequence[float] = (0.0, 1.0),
+        targets: TargetSettings | dict | None = None,
     ) -> None:
         from augkit.spec import op_from_dict
 
@@ -73,6 +79,7 @@ class Pipeline:
             else:
                 raise fail(f"ops[{i}]", op, "an augkit op or a dict {'op': name, ...}")
         self.ops: list[Op] = built
+        check_order(built)  # mixing ops (batch-level) come after the per-sample ops
         self.fill_mode = _FILL.validate(fill_mode, "fill_mode")
         self.cval = _CVAL.validate(cval, "cval")
         self.interpolation = _INTERP.validate(interpolation, "interpolation")
@@ -81,6 +88,7 @@ class Pipeline:
         if not hi > lo:
             raise fail("value_range", value_range, "a pair [low, high] with low < high")
         self.value_range = (lo, hi)
+        self.targets = TargetSettings.build(targets)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -133,8 +141,10 @@ class Pipeline:
 
     def __repr__(self) -> str:
         ops = ", ".join(repr(op) for op in self.ops)
+        targets = "" if self.targets.is_default() else f", targets={self.targets.to_dict()!r}"
         return (f"Pipeline([{ops}], fill_mode={self.fill_mode!r}, cval={self.cval!r}, "
-                f"interpolation={self.interpolation!r}, value_range={self.value_range!r})")
+                f"interpolation={self.interpolation!r}, value_range={self.value_range!r}"
+                f"{targets})")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Pipeline) and self.to_dict() == other.to_dict()
@@ -143,15 +153,19 @@ class Pipeline:
     def stages(self) -> list[tuple[int, list[Op]]]:
         """Runs of consecutive geometric ops (one warp each) and single value ops.
 
+        A policy op (``compound``, ops/policies.py) stands for its two parts, both at its own
+        position: its value part, then its geometric part, which starts the run after it.
+
         Returns:
             ``(first op position, ops)`` pairs in order.
         """
         out: list[tuple[int, list[Op]]] = []
         for i, op in enumerate(self.ops):
-            if op.geometric and out and out[-1][1][-1].geometric:
-                out[-1][1].append(op)
-            else:
-                out.append((i, [op]))
+            for part in op.parts() if getattr(op, "compound", False) else (op,):
+                if part.geometric and out and out[-1][1][-1].geometric:
+                    out[-1][1].append(part)
+                else:
+                    out.append((i, [part]))
         return out
 
     def output_dtype(self, dtype: str) -> str:
@@ -183,7 +197,9 @@ class Pipeline:
         Args:
             images: ``(N, H, W, C)`` uint8 or float32, C in {1, 3, 4}; numpy on ``cv``, numpy
                 or a tensor on ``tf``.
-            labels: anything with ``N`` rows, returned unchanged (``None`` allowed).
+            labels: anything with ``N`` rows, returned unchanged (``None`` allowed); with a
+                mixing op (``mixup``, ``cutmix``): one-hot or soft labels ``(N, K)``, returned
+                mixed as float32 (see ``docs/mixing-and-policies.md``).
             seed: non-negative integer; the whole output is a function of
                 ``(seed, index, epoch)``.
             backend: ``"cv"`` (numpy + OpenCV) or ``"tf"`` (TensorFlow ops, graph-safe).
@@ -193,7 +209,7 @@ class Pipeline:
 
         Returns:
             ``(images, labels)``: images keep their dtype unless an op converts (rescale,
-            normalize → float32); labels are the ones passed in.
+            normalize → float32); labels are the ones passed in, or mixed.
 
         Raises:
             InputError: wrong shape/dtype, values outside the declared range, bad index.
@@ -213,18 +229,49 @@ class Pipeline:
         keys = rng.sample_keys(int(seed), idx, int(epoch))
         from augkit.kernels.cv import warp
 
-        return self.run(x, keys, xp, warp, backend="cv"), labels
+        return self.run_batch(x, labels, keys, xp, warp, backend="cv")
 
-    def __call__(self, *, image: Any, label: Any = None, seed: int = 0, backend: str = "cv",
-                 index: int = 0, epoch: int = 0) -> dict:
-        """Augment one sample; returns ``{"image": ..., "label": ...}``.
+    def __call__(self, *, image: Any, label: Any = None, mask: Any = None, bboxes: Any = None,
+                 bbox_labels: Any = None, keypoints: Any = None, keypoint_labels: Any = None,
+                 seed: int = 0, backend: str = "cv", index: int = 0, epoch: int = 0) -> dict:
+        """Augment one sample; returns ``{"image": ..., "label": ...}`` plus the targets given.
+
+        Args:
+            image: ``(H, W, C)``.
+            label: returned unchanged.
+            mask: ``(H, W)`` or ``(H, W, K)`` integer or bool class map.
+            bboxes: ``(B, 4)`` boxes in the pipeline's ``targets.bbox_format``.
+            bbox_labels: ``(B,)`` (or ``(B, ...)``) one label per box, dropped with it.
+            keypoints: ``(K, 2)`` ``(x, y)`` pixel indices, or ``(K, 3)`` with a visibility.
+            keypoint_labels: one label per keypoint, dropped with it.
+            seed, backend, index, epoch: as in :meth:`apply`.
+
+        Every target is moved with the image's own sampled matrix; see ``docs/targets.md``
+        for the representations (numpy on cv, tensors on tf) and the drop rules.
 
         Example:
             >>> import numpy as np, augkit
             >>> out = augkit.Pipeline.default()(image=np.zeros((8, 8, 3), np.uint8), label=1)
             >>> sorted(out)
             ['image', 'label']
+            >>> flip = augkit.Pipeline([augkit.ops.FlipHorizontal(p=1.0)])
+            >>> flip(image=np.zeros((8, 8, 3), np.uint8),
+            ...      bboxes=np.array([[0, 0, 2, 4]]))["bboxes"].tolist()
+            [[6.0, 0.0, 8.0, 4.0]]
         """
+        for i, op in enumerate(self.ops):
+            if is_mixing(op):
+                raise InputError(f"ops[{i}] ({op.name}) mixes samples within a batch, so it "
+                                 f"cannot augment one sample; call pipeline.apply(images, "
+                                 f"labels, seed=...) on a batch")
+        given = {k: v for k, v in (("mask", mask), ("bboxes", bboxes),
+                                   ("bbox_labels", bbox_labels), ("keypoints", keypoints),
+                                   ("keypoint_labels", keypoint_labels)) if v is not None}
+        if given:
+            from augkit.targets.calls import call_sample
+
+            return call_sample(self, image, label, given, seed=seed, backend=backend,
+                               index=index, epoch=epoch)
         if backend == "tf":
             import tensorflow as tf
 
@@ -238,6 +285,62 @@ class Pipeline:
         out, _ = self.apply(arr[None], None, seed=seed, backend=backend,
                             index=np.asarray([index]), epoch=epoch)
         return {"image": out[0], "label": label}
+
+    def augment(
+        self,
+        images: Any,
+        labels: Any = None,
+        *,
+        masks: Any = None,
+        bboxes: Any = None,
+        bbox_labels: Any = None,
+        keypoints: Any = None,
+        keypoint_labels: Any = None,
+        seed: int,
+        backend: str = "cv",
+        index: Any = None,
+        epoch: Any = 0,
+    ) -> dict:
+        """Augment a batch with its targets; :meth:`apply` for images and labels alone.
+
+        Args:
+            images: as in :meth:`apply`.
+            labels: as in :meth:`apply`, returned unchanged.
+            masks: ``(N, H, W)`` or ``(N, H, W, K)`` integer or bool class maps.
+            bboxes: per image ``(B_i, 4)`` boxes in ``targets.bbox_format``: a list of arrays
+                on cv, a ``tf.RaggedTensor`` ``(N, None, 4)`` on tf.
+            bbox_labels: per image one label per box (same containers).
+            keypoints: per image ``(K_i, 2)`` or ``(K_i, 3)`` keypoints (same containers).
+            keypoint_labels: per image one label per keypoint.
+            seed, backend, index, epoch: as in :meth:`apply`.
+
+        Returns:
+            A dict with ``"images"`` and, for each argument given, the same key: ``"labels"``,
+            ``"masks"``, ``"bboxes"``, ``"bbox_labels"``, ``"keypoints"``,
+            ``"keypoint_labels"``. Boxes and keypoints that leave the image are dropped with
+            their labels (keypoints are flagged instead with ``keypoint_mode="flag"``); see
+            ``docs/targets.md``.
+
+        Raises:
+            InputError: targets that do not match the images (count, size, shape, dtype) or
+                boxes with no area or outside the image.
+            SpecError: an op that does not support a target given.
+
+        Example:
+            >>> import numpy as np, augkit
+            >>> pipe = augkit.Pipeline([augkit.ops.FlipVertical(p=1.0)])
+            >>> out = pipe.augment(np.zeros((1, 8, 8, 3), np.uint8), seed=0,
+            ...                    bboxes=[np.array([[0, 0, 4, 2]])], bbox_labels=[[7]])
+            >>> out["bboxes"][0].tolist(), out["bbox_labels"][0].tolist()
+            ([[0.0, 6.0, 4.0, 8.0]], [7])
+        """
+        from augkit.targets.calls import augment
+
+        given = {k: v for k, v in (("masks", masks), ("bboxes", bboxes),
+                                   ("bbox_labels", bbox_labels), ("keypoints", keypoints),
+                                   ("keypoint_labels", keypoint_labels)) if v is not None}
+        return augment(self, images, labels, given, seed=seed, backend=backend, index=index,
+                       epoch=epoch)
 
     def as_layer(self, seed: int = 0, value_range: Sequence[float] | None = None,
                  **kwargs: Any) -> Any:
@@ -257,8 +360,20 @@ class Pipeline:
         return AugmentLayer(self.to_dict(), seed=seed, value_range=value_range, **kwargs)
 
     # -- the one execution path -------------------------------------------------------------
-    def run(self, x: Any, keys: Any, xp: Any, warp: Any, *, backend: str) -> Any:
-        """Run the stages on a validated batch with per-sample ``keys`` (internal)."""
+    def run_batch(self, x: Any, labels: Any, keys: Any, xp: Any, warp: Any, *,
+                  backend: str) -> tuple[Any, Any]:
+        """:meth:`run`, and the labels: mixing ops (ops/mixing.py) mix them (internal)."""
+        if any(is_mixing(op) for op in self.ops):
+            return run_mixing(self, x, labels, keys, xp, warp, backend=backend)
+        return self.run(x, keys, xp, warp, backend=backend), labels
+
+    def run(self, x: Any, keys: Any, xp: Any, warp: Any, *, backend: str,
+            targets: Any = None) -> Any:
+        """Run the stages on a validated batch with per-sample ``keys`` (internal).
+
+        With ``targets`` (an :class:`augkit.targets.batch.TargetBatch`) every geometric stage
+        moves them with its own matrices, and ``(images, targets)`` is returned.
+        """
         source = x
         dtype = "uint8" if _is_uint8(x) else "float32"
         vrange = DTYPES[dtype] or self.value_range
@@ -279,7 +394,8 @@ class Pipeline:
                     # threads: the float conversion is a third of the work at 224 px
                     x, height, width = self._warp(x, ops, draws[start:start + len(ops)], xp,
                                                   warp, height, width, vrange,
-                                                  scale=(rescale.scale, rescale.offset))
+                                                  scale=(rescale.scale, rescale.offset),
+                                                  targets=targets)
                     fused_rescale, is_float = k + 1, True
                     dtype, vrange = rescale.output_dtype(dtype), rescale.output_range(vrange)
                     continue
@@ -290,7 +406,7 @@ class Pipeline:
                 elif backend == "tf" and dtype == "uint8":
                     x = _round_levels(x, xp)  # quantize where cv does (before its uint8 warp)
                 x, height, width = self._warp(x, ops, draws[start:start + len(ops)], xp, warp,
-                                              height, width, vrange)
+                                              height, width, vrange, targets=targets)
                 if backend == "tf" and dtype == "uint8":
                     x = _round_levels(x, xp)  # cv's warp returns uint8: round at the same point
                 continue
@@ -299,7 +415,11 @@ class Pipeline:
                 x, is_float = xp.f32(x), True
             d = draws[start]
             params = {**op.values, **op.sample(d, height, width), "_op": op}
-            y = lookup(op.name, backend)(x, params, Ctx(xp, vrange))
+            if targets is not None and targets.moved_by(op):  # e.g. albumentations' distortions
+                y = lookup(op.name, backend, "targets")(x, params, Ctx(xp, vrange), targets,
+                                                        d.bernoulli(0, op.p))
+            else:
+                y = lookup(op.name, backend)(x, params, Ctx(xp, vrange))
             if op.p < 1.0:
                 y = xp.where(xp.reshape(d.bernoulli(0, op.p), (-1, 1, 1, 1)), y, x)
             x, is_float = y, is_float or op.output_dtype(dtype) == "float32"
@@ -307,10 +427,11 @@ class Pipeline:
         out = _to_uint8(x, xp) if dtype == "uint8" else xp.f32(x)
         if out is source and isinstance(out, np.ndarray):
             out = out.copy()  # nothing ran: never hand the caller's array back as the output
-        return out
+        return out if targets is None else (out, targets)
 
     def _warp(self, x: Any, ops: list[Op], draws: list[rng.Draws], xp: Any, warp: Any,
-              height: Any, width: Any, vrange: tuple, **kwargs: Any) -> tuple[Any, Any, Any]:
+              height: Any, width: Any, vrange: tuple, targets: Any = None,
+              **kwargs: Any) -> tuple[Any, Any, Any]:
         n = xp.shape0(draws[0].keys)
         total = None
         for op, d in zip(ops, draws):
@@ -324,6 +445,8 @@ class Pipeline:
         cval = min(max(self.cval, vrange[0]), vrange[1])  # a fill value never leaves the range
         inv = invert(xp, total)
         flips_only = all(op.exact for op in ops)
+        if targets is not None:  # the same matrices as the image: they can never disagree
+            targets.move(total, inv, height, width, flips_only=flips_only, nudge=_NEAREST_NUDGE)
         if self.interpolation == "nearest" and not flips_only:
             # Resizes put source coordinates exactly on half pixels, where the last bit (which
             # numpy and TF round differently in exp/log/sin/cos) would pick the neighbour.
@@ -371,6 +494,26 @@ class Pipeline:
                 why = f", which {needed_by} needs" if needed_by else ""
                 raise SpecError(f"ops[{i}] ({op.name}) does not run on backend {backend!r}{why}; "
                                 f"it runs on: {', '.join(op.backends)}")
+
+    def require_targets(self, given: Iterable[str]) -> None:
+        """Raise ``SpecError`` naming the first op that refuses one of the targets ``given``
+        (``mask``/``masks``, ``bboxes``, ``keypoints``; label keys ride with their targets)."""
+        wanted = [{"masks": "mask"}.get(k, k) for k in given
+                  if k in ("mask", "masks", "bboxes", "keypoints")]
+        for i, op in enumerate(self.ops):
+            for target in wanted:
+                if op.target_effect(target) is None:
+                    raise SpecError(f"ops[{i}] ({op.name}) does not support {target} (it "
+                                    f"declares no effect on it); allowed with {target}: ops "
+                                    f"whose 'Targets:' list it (docs/ops.md)")
+
+    @staticmethod
+    def _cv_keys(seed: Any, index: Any, epoch: Any, n: int) -> np.ndarray:
+        """Validated per-sample keys of a cv batch of ``n`` (as :meth:`apply` derives them)."""
+        idx = _check_index(index, n)
+        _check_int(seed, "seed")
+        _check_int(epoch, "epoch")
+        return rng.sample_keys(int(seed), idx, int(epoch))
 
     @staticmethod
     def _check_labels(labels: Any, n: int) -> None:

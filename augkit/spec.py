@@ -20,7 +20,7 @@ from augkit.params import closest, fail, short_repr
 
 SCHEMA_VERSION = 1
 SUFFIXES = (".yaml", ".yml", ".json")
-_SETTINGS = ("fill_mode", "cval", "interpolation", "value_range")
+_SETTINGS = ("fill_mode", "cval", "interpolation", "value_range", "targets")
 _TOP_KEYS = ("version", "ops", *_SETTINGS)
 
 
@@ -62,6 +62,7 @@ def pipeline_to_dict(pipeline: Any) -> dict:
         "cval": pipeline.cval,
         "interpolation": pipeline.interpolation,
         "value_range": list(pipeline.value_range),
+        "targets": pipeline.targets.to_dict(),
         "ops": [op.to_dict() for op in pipeline.ops],
     }
 

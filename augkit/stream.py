@@ -37,7 +37,7 @@ from augkit.errors import InputError
 from augkit.io import COLOR_MODES, DEFAULT_MAX_PIXELS
 from augkit.pipeline import Pipeline
 from augkit.sources import FileSource, load_npz
-from augkit.stream_core import DEFAULT_BACKEND, Options, array_stream, split
+from augkit.stream_core import DEFAULT_BACKEND, Options, array_stream, mixing_labels, split
 
 __all__ = ["stream", "LABEL_MODES"]
 
@@ -73,6 +73,11 @@ def stream(
     deterministic: bool = True,
     service: str | None = None,
     service_job_name: str | None = None,
+    masks: Any = None,
+    bboxes: Any = None,
+    bbox_labels: Any = None,
+    keypoints: Any = None,
+    keypoint_labels: Any = None,
 ) -> tf.data.Dataset:
     """An augmented, batched, reproducible ``tf.data.Dataset`` for ``model.fit``.
 
@@ -104,7 +109,10 @@ def stream(
         label_mode: ``"auto"`` (folders: ``"int"``; arrays: labels as given), ``"int"``
             (int32 class index), ``"categorical"`` (float32 one-hot), ``"binary"`` (float32
             ``(B, 1)``, two classes) or ``None`` (images only). For arrays only ``"auto"`` and
-            ``None`` are allowed (encode array labels yourself).
+            ``None`` are allowed (encode array labels yourself). A pipeline with a mixing op
+            (``mixup``, ``cutmix``) mixes the labels: arrays need one-hot or soft labels (or
+            integers with the op's ``num_classes``), folders ``"categorical"`` (``"auto"``
+            means it then); see ``docs/mixing-and-policies.md``.
         class_names: folders: use exactly these class subfolders, in this order.
         follow_links: folders: follow symbolic links to subfolders.
         on_error: folders: a corrupt, truncated, empty or non-image file, or one over
@@ -129,12 +137,21 @@ def stream(
             produced by its workers. Needs ``backend="tf"``, an array source and ``epochs``.
         service_job_name: share one service job between clients (see
             ``tf.data.experimental.service.distribute``).
+        masks: array sources: class maps ``(N, H, W)`` or ``(N, H, W, K)``, moved with their
+            images (see ``docs/targets.md``).
+        bboxes: array sources: a list of ``N`` arrays ``(B_i, 4)`` in the pipeline's
+            ``bbox_format``.
+        bbox_labels: a list of ``N`` arrays, one label per box (dropped with it).
+        keypoints: a list of ``N`` arrays ``(K_i, 2)`` or ``(K_i, 3)``.
+        keypoint_labels: a list of ``N`` arrays, one label per keypoint.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` batches (``images`` only without
         labels) with static image shapes. It carries ``steps_per_epoch``, ``class_names``
         (folders), ``file_paths`` (folders) and ``skipped_files`` (folders: item → reason,
-        filled as bad files are met).
+        filled as bad files are met). With any target argument, each batch is instead a dict
+        ``{"images", "labels", "masks", "bboxes", ...}`` (the keys given) with boxes and
+        keypoints as ``tf.RaggedTensor`` (structure: :mod:`augkit.stream_targets`).
 
     Raises:
         InputError: unusable source (shape, dtype, labels, empty folder, ...).
@@ -171,7 +188,13 @@ def stream(
     opts = Options(pipe, batch_size, shuffle, seed, backend, dtype, epochs, initial_epoch,
                    drop_remainder, num_parallel_calls, deterministic)
 
+    targets = {k: v for k, v in (("masks", masks), ("bboxes", bboxes),
+                                 ("bbox_labels", bbox_labels), ("keypoints", keypoints),
+                                 ("keypoint_labels", keypoint_labels)) if v is not None}
     folder = _as_folder(source)
+    if folder is not None and targets:
+        raise ValueError(f"{next(iter(targets))}: masks, boxes and keypoints need an array "
+                         f"source (images and targets in memory); got a folder")
     if folder is not None:
         if labels is not None:
             raise ValueError("labels: a folder source takes its labels from the class "
@@ -208,7 +231,14 @@ def stream(
     items = split(len(x), validation_split, subset, seed)
     if label_mode is None:
         y = None
-    ds = array_stream(x, y, items, opts, service, service_job_name)
+    y = mixing_labels(pipe, y)  # a pipeline that mixes needs (and mixes) one-hot/soft labels
+    if targets:
+        from augkit.stream_targets import check_targets, target_stream
+
+        ds = target_stream(x, y, check_targets(targets, x, pipe), items, opts, service,
+                           service_job_name)
+    else:
+        ds = array_stream(x, y, items, opts, service, service_job_name)
     if class_names is not None:
         ds.class_names = class_names
     return ds

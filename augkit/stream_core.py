@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from augkit import order
 from augkit.errors import InputError
+from augkit.ops.mixing import is_mixing
 from augkit.pipeline import Pipeline
 from augkit.sources import split_indices
 
@@ -132,22 +133,31 @@ def split_tail(pipeline: Pipeline | None) -> tuple[Pipeline | None, Pipeline | N
     if k == len(ops) or any(op.name in _VALUE_OPS for op in ops[:k]):
         return pipeline, None
     settings = dict(fill_mode=pipeline.fill_mode, cval=pipeline.cval,
-                    interpolation=pipeline.interpolation, value_range=pipeline.value_range)
+                    interpolation=pipeline.interpolation, value_range=pipeline.value_range,
+                    targets=pipeline.targets)
     head = Pipeline(ops[:k], **settings) if k else None
     return head, Pipeline(ops[k:], **settings)
 
 
 def augment_batch(images: tf.Tensor, index: tf.Tensor, epoch: tf.Tensor, opts: Options,
-                  in_dtype: str, shape: tuple[int, int, int]) -> tf.Tensor:
-    """Augment a batch already in the graph (folder sources), on the chosen backend."""
+                  in_dtype: str, shape: tuple[int, int, int],
+                  labels: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Augment a batch already in the graph (folder sources), on the chosen backend.
+
+    Returns ``(images, labels)``: the labels as given, or mixed when the pipeline mixes.
+    """
     pipe = opts.pipeline
     out_dtype = opts.out_dtype(in_dtype)
     if pipe is not None and opts.backend == "tf":
-        images, _ = pipe.apply(images, seed=opts.seed, backend="tf", index=index, epoch=epoch)
+        images, labels = pipe.apply(images, labels, seed=opts.seed, backend="tf", index=index,
+                                    epoch=epoch)
     elif pipe is not None:
         head, tail = split_tail(pipe)
         seed = opts.seed
-        if head is not None:
+        if head is not None and mixes(head):
+            images, labels = _cv_mixed(head, images, labels, index, epoch, seed, in_dtype)
+            images = tf.ensure_shape(images, (None, *shape))
+        elif head is not None:
             def run(batch: np.ndarray, idx: np.ndarray, ep: np.ndarray) -> np.ndarray:
                 out, _ = head.apply(batch, seed=seed, index=idx, epoch=int(ep))
                 return out
@@ -158,7 +168,60 @@ def augment_batch(images: tf.Tensor, index: tf.Tensor, epoch: tf.Tensor, opts: O
         if tail is not None:
             images, _ = tail.apply(images, seed=seed, backend="tf", index=index, epoch=epoch)
     images = tf.cast(images, out_dtype) if images.dtype != tf.as_dtype(out_dtype) else images
-    return tf.ensure_shape(images, (opts.batch_size if opts.drop_remainder else None, *shape))
+    return (tf.ensure_shape(images, (opts.batch_size if opts.drop_remainder else None, *shape)),
+            labels)
+
+
+# -- label mixing ---------------------------------------------------------------------------------
+def mixes(pipeline: Pipeline | None) -> bool:
+    """Whether the pipeline holds a mixing op (its labels must go through it)."""
+    return pipeline is not None and any(is_mixing(op) for op in pipeline.ops)
+
+
+def _first_mixing(pipeline: Pipeline) -> tuple[str, Any]:
+    i, op = next((i, op) for i, op in enumerate(pipeline.ops) if is_mixing(op))
+    return f"pipeline.ops[{i}] ({op.name})", op
+
+
+def mixing_labels(pipeline: Pipeline | None, y: np.ndarray | None) -> np.ndarray | None:
+    """Array labels checked up front for a pipeline that mixes (integer labels one-hot when the
+    first mixing op has ``num_classes``); other pipelines get ``y`` back."""
+    if not mixes(pipeline):
+        return y
+    from augkit.kernels.cv import NP
+    from augkit.ops.mixing import prepare_labels
+
+    path, op = _first_mixing(pipeline)
+    if y is None:
+        raise ValueError(f"labels: {path} mixes labels, so the stream needs them: pass one-hot "
+                         f"or soft labels (or integers, with num_classes on the op) and "
+                         f"label_mode='auto'")
+    return prepare_labels(y, op, path, NP)
+
+
+def mixing_label_mode(pipeline: Pipeline | None, label_mode: Any) -> str | None:
+    """Folder sources: the label mode a mixing pipeline needs (``None``: no mixing op)."""
+    if not mixes(pipeline):
+        return None
+    if label_mode in ("auto", "categorical"):
+        return "categorical"
+    path, _ = _first_mixing(pipeline)
+    raise ValueError(f"label_mode: got {label_mode!r}, but {path} mixes labels into soft "
+                     f"labels; allowed: 'categorical' (one-hot), or 'auto', which means "
+                     f"'categorical' for a pipeline that mixes")
+
+
+def _cv_mixed(head: Pipeline, images: tf.Tensor, labels: tf.Tensor, index: tf.Tensor,
+              epoch: tf.Tensor, seed: int, in_dtype: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """One cv call mixing a batch and its (float32, one-hot or soft) labels."""
+    def run(batch: np.ndarray, y: np.ndarray, idx: np.ndarray,
+            ep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return head.apply(batch, y, seed=seed, index=idx, epoch=int(ep))
+
+    images, mixed = tf.numpy_function(run, [images, labels, index, epoch],
+                                      (tf.as_dtype(head.output_dtype(in_dtype)), tf.float32),
+                                      stateful=False)
+    return images, tf.ensure_shape(mixed, labels.shape)
 
 
 def finish(ds: tf.data.Dataset, opts: Options, steps: int | None,
@@ -200,6 +263,7 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
     x_t = tf.constant(x) if (opts.backend == "tf" or service) else None
     pipe, seed = opts.pipeline, opts.seed
     head, tail = split_tail(pipe) if x_t is None else (None, None)
+    mixing = mixes(pipe)  # labels go through the pipeline, one batch per call
 
     def cv_images(idx: np.ndarray, epoch: np.ndarray) -> np.ndarray:
         images = x[idx]
@@ -208,14 +272,26 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
         out, _ = head.apply(images, seed=seed, index=idx, epoch=int(epoch))
         return out
 
+    def cv_mixed(idx: np.ndarray, epoch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return head.apply(x[idx], y[idx], seed=seed, index=idx, epoch=int(epoch))
+
     # On the cv backend several batches go through one call: fewer Python round trips, and a
     # call large enough for the cv kernels to split their warps over threads (measured at
     # 32 px: about +25 %). The groups are cut back into batches before anyone sees them.
-    group = _group(batch, out_shape) if (x_t is None and head is not None) else 1
+    group = _group(batch, out_shape) if (x_t is None and head is not None and not mixing) else 1
     chunk_dim = batch_dim if group == 1 else None
 
     def chunk_at(idx: tf.Tensor, epoch: tf.Tensor) -> Any:
-        if x_t is None:
+        labels = tf.gather(y_t, idx) if y_t is not None else None
+        if x_t is None and mixing:
+            images, labels = tf.numpy_function(
+                cv_mixed, [idx, epoch], (tf.as_dtype(head.output_dtype(in_dtype)), tf.float32),
+                stateful=False)
+            images = tf.ensure_shape(images, (chunk_dim, *out_shape))
+            labels = tf.ensure_shape(labels, (chunk_dim, *y.shape[1:]))
+            if tail is not None:
+                images, _ = tail.apply(images, seed=seed, backend="tf", index=idx, epoch=epoch)
+        elif x_t is None:
             natural = head.output_dtype(in_dtype) if head else in_dtype
             images = tf.numpy_function(cv_images, [idx, epoch], tf.as_dtype(natural),
                                        stateful=False)
@@ -225,13 +301,14 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
         else:
             images = tf.gather(x_t, idx)
             if pipe is not None:
-                images, _ = pipe.apply(images, seed=seed, backend="tf", index=idx, epoch=epoch)
+                images, labels = pipe.apply(images, labels, seed=seed, backend="tf", index=idx,
+                                            epoch=epoch)
         if images.dtype != tf.as_dtype(out_dtype):
             images = tf.cast(images, out_dtype)
         images = tf.ensure_shape(images, (chunk_dim, *out_shape))
         if y_t is None:
             return images
-        return images, tf.gather(y_t, idx)
+        return images, labels
 
     shapes = [out_shape] + ([tuple(y.shape[1:])] if y is not None else [])
 

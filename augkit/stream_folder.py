@@ -23,7 +23,7 @@ from augkit.errors import InputError
 from augkit.io import COLOR_MODES
 from augkit.sources import FileSource, scan_directory
 from augkit.stream_core import (DEFAULT_IMAGE_SIZE, Options, augment_batch, epoch_items,
-                                epoch_numbers, finish, split)
+                                epoch_numbers, finish, mixing_label_mode, split)
 
 
 def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
@@ -46,7 +46,8 @@ def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
     else:
         source = scan_directory(folder, class_names=class_names, follow_links=follow_links)
     num_classes = len(source.class_names)
-    mode = "int" if label_mode == "auto" else label_mode
+    mode = mixing_label_mode(opts.pipeline, label_mode) or (
+        "int" if label_mode == "auto" else label_mode)
     if mode == "binary" and num_classes != 2:
         raise ValueError(f"label_mode='binary' needs exactly 2 classes; found {num_classes}: "
                          f"{', '.join(source.class_names)}")
@@ -87,10 +88,10 @@ def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
 
         def augment(images: tf.Tensor, ok: tf.Tensor, item: tf.Tensor) -> Any:
             index = tf.gather(source_index, item)
-            images = augment_batch(images, index, epoch, opts, "uint8", out_shape)
-            if mode is None:
-                return images
-            return images, encode(tf.gather(labels, item))
+            encoded = None if mode is None else encode(tf.gather(labels, item))
+            images, encoded = augment_batch(images, index, epoch, opts, "uint8", out_shape,
+                                            encoded)  # a pipeline that mixes mixes the labels
+            return images if mode is None else (images, encoded)
 
         return ds.map(augment, num_parallel_calls=opts.parallel,
                       deterministic=opts.deterministic)

@@ -80,7 +80,11 @@ def targets(cls) -> str:
 
 
 def facts_line(cls) -> str:
-    kind = "geometric (fused into one warp)" if cls.geometric else "value"
+    kind = ("geometric (fused into one warp)" if cls.geometric
+            else "policy (value part, then a geometric part fused into one warp)"
+            if getattr(cls, "compound", False)
+            else "batch (mixes images and labels within a batch)" if getattr(cls, "mixes", False)
+            else "value")
     return (f"Python: `augkit.ops.{cls.__name__}` · kind: {kind} · backends: "
             f"{', '.join(cls.backends)} · targets: {targets(cls)}")
 

@@ -48,6 +48,15 @@ SAMPLE_OPS = {
     "translate": lambda: O.Translate(x_range=(-2, 3), y_range=(0, 0), unit="pixels",
                                      y_choices=[1, 2, 5]),
     "zoom": lambda: O.Zoom(factor_range=(0.75, 1.3), keep_aspect=True),
+    "autocontrast": lambda: O.AutoContrast(p=0.3),
+    "equalize": lambda: O.Equalize(p=0.7),
+    "solarize": lambda: O.Solarize(threshold_range=(0.4, 0.9), p=0.2),
+    "posterize": lambda: O.Posterize(bits_range=(2, 5), p=0.8),
+    "sharpness": lambda: O.Sharpness(factor_range=(0.2, 2.5), p=0.6),
+    "randaugment": lambda: O.RandAugment(num_ops=3, magnitude=14, num_magnitude_bins=21, p=0.9),
+    "trivialaugment": lambda: O.TrivialAugment(num_magnitude_bins=11, p=0.8),
+    "mixup": lambda: O.MixUp(alpha=0.4, num_classes=10, p=0.7),
+    "cutmix": lambda: O.CutMix(alpha=2.0, p=0.5),
 }
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -113,7 +122,8 @@ def test_each_op_round_trips_through_files(tmp_path, name, suffix):
 def test_to_dict_is_plain_versioned_data():
     d = _rich_pipeline().to_dict()
     assert list(d)[0] == "version" and d["version"] == 1
-    assert set(d) == {"version", "fill_mode", "cval", "interpolation", "value_range", "ops"}
+    assert set(d) == {"version", "fill_mode", "cval", "interpolation", "value_range", "targets",
+                      "ops"}
     assert json.loads(json.dumps(d)) == d
     assert yaml.safe_load(yaml.safe_dump(d)) == d
     assert augkit.Pipeline.from_dict(d) == _rich_pipeline()

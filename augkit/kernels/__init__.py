@@ -30,11 +30,13 @@ def kernel(op: str, backends: tuple[str, ...] | str, target: str = "image") -> C
 def load_backend(backend: str) -> Any:
     """Import a backend's module (registering its kernels) and return its math namespace."""
     if backend == "cv":
-        from augkit.kernels import common, cv  # noqa: F401
+        from augkit.kernels import common, cv, targets  # noqa: F401
+        from augkit.kernels import mixing, policies, tone  # noqa: F401
 
         return cv.NP
     if backend == "tf":
-        from augkit.kernels import common, tf  # noqa: F401
+        from augkit.kernels import common, targets, tf  # noqa: F401
+        from augkit.kernels import mixing, policies, tone  # noqa: F401
 
         return tf.TF
     raise SpecError(f"backend: got {backend!r}; allowed: one of 'cv', 'tf'")
@@ -46,6 +48,8 @@ def lookup(op: str, backend: str, target: str = "image") -> Callable[..., Any]:
     Raises:
         SpecError: no such kernel; names what the op supports.
     """
+    if (op, backend, target) not in _KERNELS and backend in BACKENDS:
+        load_backend(backend)  # callers that imported a backend module directly (Keras layer)
     try:
         return _KERNELS[(op, backend, target)]
     except KeyError:

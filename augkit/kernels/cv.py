@@ -88,6 +88,11 @@ class _NumpyMath:
         return np.asarray(values, dtype=np.float32)[idx]
 
     @staticmethod
+    def gather(values: Any, idx: Any) -> np.ndarray:
+        """Rows ``values[idx]`` (any dtype): a sample's matrix for each of its boxes."""
+        return values[idx]
+
+    @staticmethod
     def matmul(a: Any, b: Any) -> np.ndarray:
         return _matmul3(a, b)
 
@@ -250,6 +255,45 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
             else:  # write straight into the output batch
                 cv2.warpAffine(x[i], mats[i], (ow, oh), dst=out[i], flags=inter,
                                borderMode=border, borderValue=value)
+
+    _map_chunks(run, n, n * oh * ow)
+    return out
+
+
+@kernel("warp", "cv", "mask")
+def warp_mask(masks: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill: Any,
+              flips_only: bool = False) -> np.ndarray:
+    """Warp class masks ``(N, H, W, K)`` of any dtype: nearest neighbour, ``fill`` outside.
+
+    The source pixel is the image's nearest gather's (TensorFlow's coordinate arithmetic, see
+    :func:`_nearest_gather`), so both backends pick the same one; flips take the exact
+    reversal path. Per image, on the warp threads, with one flat ``np.take``: ~4× faster than
+    the batched gather at 224 px. ``round_away(v)`` is a valid index exactly when
+    ``v > -0.5`` and ``floor(v + 0.5) < size``, and equals ``floor(v + 0.5)`` then.
+    """
+    n, h, w, k = masks.shape
+    oh, ow = int(out_size[0]), int(out_size[1])
+    if flips_only and _flip_only(inv, h, w, oh, ow) is not None:
+        return warp(masks, inv, out_size, fill_mode="constant", cval=fill,
+                    interpolation="nearest", flips_only=True)
+    xs = np.arange(ow, dtype=np.float32)
+    ys = np.arange(oh, dtype=np.float32)[:, None]
+    m32 = np.asarray(inv, np.float32)
+    out = np.empty((n, oh, ow, k), masks.dtype)
+    half = np.float32(0.5)
+
+    def run(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            m = m32[i]
+            sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+            sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+            col, row = np.floor(sx + half), np.floor(sy + half)
+            outside = (sx <= -half) | (col >= w) | (sy <= -half) | (row >= h)
+            flat = np.clip(row, 0, h - 1) * w + np.clip(col, 0, w - 1)
+            got = np.take(masks[i].reshape(h * w, k), flat.astype(np.intp).ravel(), axis=0)
+            got = got.reshape(oh, ow, k)
+            got[outside] = fill
+            out[i] = got
 
     _map_chunks(run, n, n * oh * ow)
     return out

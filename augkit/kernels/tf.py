@@ -116,6 +116,11 @@ class _TFMath:
         return tf.gather(tf.constant(values, tf.float32), idx)
 
     @staticmethod
+    def gather(values: Any, idx: Any) -> tf.Tensor:
+        """Rows ``values[idx]`` (any dtype): a sample's matrix for each of its boxes."""
+        return tf.gather(values, idx)
+
+    @staticmethod
     def matmul(a: Any, b: Any) -> tf.Tensor:
         return _matmul3(a, b)
 
@@ -193,6 +198,31 @@ def _warp_wrap(x: tf.Tensor, inv: tf.Tensor, out_size: tuple, interpolation: str
     static_h = out_size[0] if isinstance(out_size[0], int) else None
     static_w = out_size[1] if isinstance(out_size[1], int) else None
     return tf.ensure_shape(out, [None, static_h, static_w, x.shape[-1]])
+
+
+@kernel("warp", "tf", "mask")
+def warp_mask(masks: tf.Tensor, inv: tf.Tensor, out_size: tuple, *, fill: Any,
+              flips_only: bool = False) -> tf.Tensor:
+    """Warp class masks ``(N, H, W, K)`` of any dtype: nearest neighbour, ``fill`` outside.
+
+    An explicit gather with the arithmetic of the cv backend's nearest warp (itself
+    TensorFlow's ``MapCoordinate`` and round-half-away), so both backends pick the same source
+    pixel and no dtype goes through float. Flips have integer source coordinates: exact.
+    """
+    shape = tf.shape(masks, out_type=tf.int64)
+    h, w = shape[1], shape[2]
+    ys, xs = tf.meshgrid(tf.range(out_size[0], dtype=tf.float32),
+                         tf.range(out_size[1], dtype=tf.float32), indexing="ij")
+    m = tf.cast(inv, tf.float32)[:, :, :, None, None]
+    sx = m[:, 0, 0] * xs + m[:, 0, 1] * ys + m[:, 0, 2]
+    sy = m[:, 1, 0] * xs + m[:, 1, 1] * ys + m[:, 1, 2]
+    col = tf.cast(tf.sign(sx) * tf.floor(tf.abs(sx) + 0.5), tf.int64)
+    row = tf.cast(tf.sign(sy) * tf.floor(tf.abs(sy) + 0.5), tf.int64)
+    valid = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    idx = tf.stack([tf.clip_by_value(row, 0, h - 1), tf.clip_by_value(col, 0, w - 1)], axis=-1)
+    out = tf.gather_nd(masks, idx, batch_dims=1)
+    filled = tf.cast(tf.constant(fill), masks.dtype)
+    return tf.where(valid[..., None], out, filled)
 
 
 @kernel("gaussian_blur", "tf")

@@ -47,8 +47,12 @@ class Albumentations(Op):
     accepts; in a float pipeline this op therefore quantizes to 256 levels. Its own ``p`` is forced to 1;
     augkit's ``p`` decides which samples it touches.
 
+    Masks, boxes and keypoints go through albumentations itself, in the same call as their
+    image: an image-only transform leaves them unchanged; a transform that moves pixels moves
+    the targets it supports (its ``_targets``) and refuses the others (``SpecError``).
+
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints through albumentations where it supports them.
 
     Example:
         >>> import augkit
@@ -57,6 +61,8 @@ class Albumentations(Op):
 
     name = "albumentations"
     backends = ("cv",)
+    targets = {"mask": "albumentations", "bboxes": "albumentations",
+               "keypoints": "albumentations"}
     params = {
         "transform": Anything("", "albumentations class name", kinds=(str,)),
         "args": Anything({}, "keyword arguments of the transform", kinds=(dict,)),
@@ -110,6 +116,20 @@ class Albumentations(Op):
 
     def pinned(self, t: float) -> "Op":
         return type(self)(p=1.0, transform=self.transform, args=dict(self.args))
+
+    def target_effect(self, target: str) -> str | None:
+        """``"keep"`` for image-only transforms, ``"albumentations"`` for the targets the
+        transform supports, None (refused) for the others."""
+        from albumentations.core.transforms_interface import ImageOnlyTransform
+        from albumentations.core.type_definitions import Targets
+
+        cls = type(self._instance)
+        if issubclass(cls, ImageOnlyTransform):
+            return "keep"
+        declared = cls._targets if isinstance(cls._targets, tuple) else (cls._targets,)
+        wanted = {"mask": Targets.MASK, "bboxes": Targets.BBOXES,
+                  "keypoints": Targets.KEYPOINTS}.get(target)
+        return "albumentations" if wanted in declared else None
 
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
         return {"seed": draws.bits(1)}

@@ -13,8 +13,21 @@ from typing import Any, ClassVar
 
 from augkit.errors import SpecError
 from augkit.params import PROBABILITY, Param, Range, closest, fail, short_repr
+from augkit.targets import TARGETS
 
 _REGISTRY: dict[str, type["Op"]] = {}
+
+#: What an op may declare for a target in ``Op.targets``: ``"keep"`` (passes unchanged),
+#: ``"matrix"`` (moved by the op's matrix, the same one as the image; masks with nearest
+#: interpolation) or ``"albumentations"`` (passed through the albumentations transform). A
+#: target an op does not list is refused: passing it raises ``SpecError`` naming the op.
+TARGET_EFFECTS = ("keep", "matrix", "albumentations")
+#: The declaration of ops that move no pixel (colour, noise, blur, erasing).
+KEEPS_TARGETS = {"mask": "keep", "bboxes": "keep", "keypoints": "keep"}
+#: The declaration of geometric ops.
+MOVES_TARGETS = {"mask": "matrix", "bboxes": "matrix", "keypoints": "matrix"}
+_PHRASES = {"matrix": "{} (moved by the op's matrix)", "keep": "{} pass unchanged",
+            "albumentations": "{} through albumentations where it supports them"}
 
 
 def register(cls: type["Op"]) -> type["Op"]:
@@ -52,12 +65,17 @@ class Op:
     :meth:`sample`. Keyword arguments are validated against ``params``; ``p`` is the
     probability that the op is applied to a given sample.
 
+    ``targets`` declares the op's effect on masks, boxes and keypoints (see
+    :data:`TARGET_EFFECTS`); the base class declares none, so a new op refuses them until it
+    says what it does with them.
+
     Targets:
-        image, label (labels are never changed by image ops).
+        image, label.
     """
 
     name: ClassVar[str] = ""
     params: ClassVar[dict[str, Param]] = {}
+    targets: ClassVar[dict[str, str]] = {}
     default_p: ClassVar[float] = 1.0
     geometric: ClassVar[bool] = False
     backends: ClassVar[tuple[str, ...]] = ("cv", "tf")
@@ -129,6 +147,11 @@ class Op:
         return {k: self.values[k] for k, d in self.params.items() if isinstance(d, Range)}
 
     # -- what the pipeline asks of an op -------------------------------------------------------
+    def target_effect(self, target: str) -> str | None:
+        """This op's effect on ``target`` (``"mask"``, ``"bboxes"``, ``"keypoints"``), or None
+        when it refuses it."""
+        return self.targets.get(target)
+
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
         """Sample this op's parameters for a batch (one row per sample).
 
@@ -158,10 +181,11 @@ class GeometricOp(Op):
     """An op that moves pixels by an affine map; consecutive ones are fused into one warp.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     geometric = True
+    targets = MOVES_TARGETS
     exact: ClassVar[bool] = False  # maps pixel centres onto pixel centres (flips)
     resizes: ClassVar[bool] = False  # output size differs from the input's, even when skipped
 
@@ -176,6 +200,17 @@ class GeometricOp(Op):
     def output_size(self, height: Any, width: Any) -> tuple[Any, Any]:
         """Output image size given the input size (most geometric ops keep it)."""
         return height, width
+
+
+def targets_line(cls: type[Op]) -> str:
+    """The ``Targets:`` line an op's docstring must carry, rendered from its declaration."""
+    groups: dict[str, list[str]] = {}
+    for target in TARGETS:
+        effect = cls.targets.get(target)
+        if effect is not None:
+            groups.setdefault(effect, []).append(target)
+    parts = [_PHRASES[effect].format(", ".join(names)) for effect, names in groups.items()]
+    return "image, label" + "".join("; " + part for part in parts) + "."
 
 
 def sample_box_size(draws: Any, height: Any, width: Any, scale_range: tuple[float, float],

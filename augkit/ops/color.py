@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from augkit.ops.base import Op, register
+from augkit.ops.base import KEEPS_TARGETS, Op, register
 from augkit.params import Floats, Number, Range
 
 
@@ -18,6 +18,7 @@ class _FactorOp(Op):
     """An op with one random ``factor`` per sample drawn from its single range parameter."""
 
     _range_name = "factor_range"
+    targets = KEEPS_TARGETS
 
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
         lo, hi = self.values[self._range_name]
@@ -32,7 +33,7 @@ class Brightness(_FactorOp):
     ``ImageEnhance.Brightness`` that Keras uses.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "brightness"
@@ -47,7 +48,7 @@ class ChannelShift(_FactorOp):
     clipped to the image's own minimum and maximum before the shift.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "channel_shift"
@@ -61,7 +62,7 @@ class Contrast(_FactorOp):
     """Scale each image's deviations from its mean grey level by a factor from ``factor_range``.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "contrast"
@@ -73,7 +74,7 @@ class Saturation(_FactorOp):
     """Blend each pixel with its grey level: factor 0 is greyscale, 1 unchanged, >1 more vivid.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "saturation"
@@ -85,7 +86,7 @@ class Hue(_FactorOp):
     """Rotate hue (in HSV) by a shift from ``shift_range``, in turns (0.5 = 180°).
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "hue"
@@ -98,7 +99,7 @@ class Gamma(_FactorOp):
     """Apply ``v ** gamma`` to values normalized to [0, 1], gamma from ``gamma_range``.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "gamma"
@@ -114,10 +115,11 @@ class Rescale(Op):
     rescaled would mix value ranges.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "rescale"
+    targets = KEEPS_TARGETS
     takes_uint8 = True
     params = {
         "scale": Number(1.0 / 255.0, "multiplier", min=-1e6, max=1e6),
@@ -144,10 +146,11 @@ class Normalize(Op):
     ``mean``/``std`` take one value or one per channel.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "normalize"
+    targets = KEEPS_TARGETS
     params = {
         "mean": Floats((0.485, 0.456, 0.406), "per-channel mean", min=-1e6, max=1e6),
         "std": Floats((0.229, 0.224, 0.225), "per-channel std", min=0.0, max=1e6,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from augkit.ops.base import Op, register, sample_box_size
+from augkit.ops.base import KEEPS_TARGETS, Op, register, sample_box_size
 from augkit.params import FillValue, Range
 
 
@@ -16,11 +16,16 @@ class Erasing(Op):
     (width/height) log-uniform in ``ratio_range``, clipped to the image. ``fill`` is a fraction
     of the value range (0 = its bottom, e.g. black) or ``"random"`` for uniform noise.
 
+    The patch occludes, it moves nothing: masks, boxes and keypoints are left as they are (the
+    default of albumentations' ``Erasing``/``CoarseDropout`` and of torchvision), so an
+    occluded object keeps its label, as random erasing intends.
+
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "erasing"
+    targets = KEEPS_TARGETS
     default_p = 0.5
     params = {
         "scale_range": Range((0.02, 0.33), "area fraction", min=0.0, max=1.0),

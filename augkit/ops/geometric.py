@@ -26,7 +26,7 @@ class Rotate(GeometricOp):
     A positive angle turns the content counter-clockwise on screen.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
 
     Example:
         >>> import augkit
@@ -58,7 +58,7 @@ class Translate(GeometricOp):
     axes, ``from_keras(..., legacy_shift_axes=True)``).
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     name = "translate"
@@ -104,7 +104,7 @@ class Zoom(GeometricOp):
     are drawn independently unless ``keep_aspect`` is true.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     name = "zoom"
@@ -131,7 +131,7 @@ class Shear(GeometricOp):
     ``axis="x"`` slides rows sideways (``x' = x + tan(angle) * y``), ``"y"`` slides columns.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     name = "shear"
@@ -171,7 +171,7 @@ class FlipHorizontal(_Flip):
     """Mirror left–right with probability ``p`` (default 0.5).
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     name = "flip_horizontal"
@@ -186,7 +186,7 @@ class FlipVertical(_Flip):
     """Mirror top–bottom with probability ``p`` (default 0.5).
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     name = "flip_vertical"
@@ -206,7 +206,7 @@ class RandomResizedCrop(GeometricOp):
     With ``p < 1`` a sample that is not cropped is resized whole to ``size``.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     name = "random_resized_crop"
@@ -246,7 +246,7 @@ class CropAndPad(GeometricOp):
     ``CropAndPad`` with ``keep_size=True``.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints (moved by the op's matrix).
     """
 
     name = "crop_and_pad"

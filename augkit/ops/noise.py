@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from augkit.ops.base import Op, register
+from augkit.ops.base import KEEPS_TARGETS, Op, register
 from augkit.params import Flag, Range
 
 
@@ -18,10 +18,11 @@ class GaussianNoise(Op):
     The noise comes from augkit's counter-based hash, so it is identical on both backends.
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "gaussian_noise"
+    targets = KEEPS_TARGETS
     params = {
         "std_range": Range((0.01, 0.05), "noise std as a fraction of the range", min=0.0,
                            max=1.0),
@@ -46,10 +47,11 @@ class GaussianBlur(Op):
     without repeating the edge pixel (OpenCV's default ``BORDER_REFLECT_101``).
 
     Targets:
-        image, label.
+        image, label; mask, bboxes, keypoints pass unchanged.
     """
 
     name = "gaussian_blur"
+    targets = KEEPS_TARGETS
     params = {"sigma_range": Range((0.1, 2.0), "Gaussian std in pixels", min=0.05, max=20.0)}
 
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
