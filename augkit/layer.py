@@ -14,7 +14,6 @@ from augkit import rng
 from augkit.errors import InputError
 from augkit.kernels.tf import TF, warp
 
-_VALUE_OPS = ("rescale", "normalize")
 
 
 def _as_int64(value: Any, name: str) -> Any:
@@ -119,9 +118,7 @@ class AugmentLayer(keras.layers.Layer):
         self.seed = int(seed)
         self.pipeline = Pipeline.from_dict(pipeline)
         self.pipeline.require_backend("tf", needed_by="a Keras layer")
-        settings = {k: v for k, v in pipeline.items() if k not in ("ops", "version")}
-        value_ops = [op for op in self.pipeline.ops if op.name in _VALUE_OPS]
-        self.inference_pipeline = Pipeline(value_ops, **settings)
+        self.inference_pipeline = self.pipeline.value_only()
         self.calls = self.add_weight(name="calls", shape=(), dtype="int64",
                                      initializer="zeros", trainable=False)
 

@@ -21,6 +21,8 @@ from augkit.ops.mixing import check_order, is_mixing, run_mixing
 from augkit.params import Choice, Number, Range, fail
 from augkit.targets import TargetSettings
 
+#: Ops that change the value range; they always apply (``p=1``), see ``value_only``.
+VALUE_OPS = ("rescale", "normalize")
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest")
 DTYPES = {"uint8": (0.0, 255.0), "float32": None}
@@ -341,6 +343,24 @@ class Pipeline:
                                    ("keypoint_labels", keypoint_labels)) if v is not None}
         return augment(self, images, labels, given, seed=seed, backend=backend, index=index,
                        epoch=epoch)
+
+    def value_only(self) -> "Pipeline":
+        """The pipeline's value-range ops (``rescale``, ``normalize``) alone, in order.
+
+        They always apply (``p=1``) and are the only ops that change the value range, so
+        validation, inference and original images mapped with this pipeline land in the same
+        range and dtype as augmented ones, with no augmentation. Same settings as ``self``.
+
+        Example:
+            >>> import augkit
+            >>> pipe = augkit.Pipeline.from_keras(rotation_range=10, rescale=1 / 255)
+            >>> [op.name for op in pipe.value_only().ops]
+            ['rescale']
+        """
+        kept = [op for op in self.ops if op.name in VALUE_OPS]
+        return Pipeline(kept, fill_mode=self.fill_mode, cval=self.cval,
+                        interpolation=self.interpolation, value_range=self.value_range,
+                        targets=self.targets)
 
     def as_layer(self, seed: int = 0, value_range: Sequence[float] | None = None,
                  **kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ import tensorflow as tf
 from augkit import order
 from augkit.errors import InputError
 from augkit.ops.mixing import is_mixing
-from augkit.pipeline import Pipeline
+from augkit.pipeline import VALUE_OPS, Pipeline
 from augkit.sources import split_indices
 
 #: The backend used when ``backend=None``: measured fastest at 32 px and 224 px (docs/stream.md).
@@ -112,7 +112,6 @@ def epoch_items(n: int, epoch: tf.Tensor, opts: Options, graph_only: bool = Fals
     return tf.ensure_shape(items, (n,))
 
 
-_VALUE_OPS = ("rescale", "normalize")
 
 
 def split_tail(pipeline: Pipeline | None) -> tuple[Pipeline | None, Pipeline | None]:
@@ -128,9 +127,9 @@ def split_tail(pipeline: Pipeline | None) -> tuple[Pipeline | None, Pipeline | N
         return None, None
     ops = pipeline.ops
     k = len(ops)
-    while k and ops[k - 1].name in _VALUE_OPS and ops[k - 1].p == 1.0:
+    while k and ops[k - 1].name in VALUE_OPS and ops[k - 1].p == 1.0:
         k -= 1
-    if k == len(ops) or any(op.name in _VALUE_OPS for op in ops[:k]):
+    if k == len(ops) or any(op.name in VALUE_OPS for op in ops[:k]):
         return pipeline, None
     settings = dict(fill_mode=pipeline.fill_mode, cval=pipeline.cval,
                     interpolation=pipeline.interpolation, value_range=pipeline.value_range,

@@ -55,7 +55,6 @@ __all__ = [
     "validation_pipeline",
 ]
 
-_VALUE_OPS = ("rescale", "normalize")
 _UINT8_RANGE = (0.0, 255.0)
 
 
@@ -207,11 +206,8 @@ def validation_pipeline(pipeline: Pipeline | None) -> Pipeline | None:
     """
     if pipeline is None:
         return None
-    kept = [op for op in pipeline.ops if op.name in _VALUE_OPS]
-    if not kept:
-        return None
-    return Pipeline(kept, fill_mode=pipeline.fill_mode, cval=pipeline.cval,
-                    interpolation=pipeline.interpolation, value_range=pipeline.value_range)
+    kept = pipeline.value_only()
+    return kept if kept.ops else None
 
 
 def scaling_pipeline(source_range: tuple[float, float],

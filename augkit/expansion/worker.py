@@ -230,6 +230,16 @@ def _variants(item: Item, copies: list[int], spec: TaskSpec) -> Iterator[tuple[i
         return
     for copy in copies:
         if copy == 0:
+            if spec.fmt == "npz" and pipeline.value_only().ops:
+                # a shard holds one dtype and range: the original gets the value ops that
+                # every augmented copy got (rescale/normalize), nothing else
+                try:
+                    x0, _ = pipeline.value_only().apply(x[None], seed=spec.seed,
+                                                        index=[item.index])
+                    yield copy, x0[0]
+                except InputError as exc:
+                    yield copy, exc
+                continue
             yield copy, x
             continue
         try:
