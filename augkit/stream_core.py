@@ -223,6 +223,18 @@ def _cv_mixed(head: Pipeline, images: tf.Tensor, labels: tf.Tensor, index: tf.Te
     return images, tf.ensure_shape(mixed, labels.shape)
 
 
+def distribute(ds: tf.data.Dataset, opts: Options, service: str | None,
+               job_name: str | None) -> tf.data.Dataset:
+    """Hand ``ds`` to the tf.data service at ``service`` (unchanged when ``None``)."""
+    if service is None:
+        return ds
+    if opts.epochs is None:
+        raise ValueError("service: pass epochs=E (a stateless stream of E epochs); a "
+                         "per-pass epoch counter cannot live on remote workers")
+    return ds.apply(tf.data.experimental.service.distribute(
+        processing_mode="distributed_epoch", service=service, job_name=job_name))
+
+
 def finish(ds: tf.data.Dataset, opts: Options, steps: int | None,
            counter: tf.Variable | None, **attrs: Any) -> tf.data.Dataset:
     """Cardinality, prefetch and the attributes every stream carries."""
@@ -337,10 +349,5 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
                                         deterministic=opts.deterministic)
     if group > 1:
         ds = ds.flat_map(split_chunk)
-    if service is not None:
-        if opts.epochs is None:
-            raise ValueError("service: pass epochs=E (a stateless stream of E epochs); a "
-                             "per-pass epoch counter cannot live on remote workers")
-        ds = ds.apply(tf.data.experimental.service.distribute(
-            processing_mode="distributed_epoch", service=service, job_name=job_name))
+    ds = distribute(ds, opts, service, job_name)
     return finish(ds, opts, steps, counter)

@@ -31,7 +31,8 @@ import tensorflow as tf
 
 from augkit.errors import InputError
 from augkit.pipeline import Pipeline
-from augkit.stream_core import Options, epoch_items, epoch_numbers, finish, split_tail
+from augkit.stream_core import (Options, distribute, epoch_items, epoch_numbers, finish,
+                                split_tail)
 from augkit.targets import TargetSettings
 from augkit.targets import cv as tcv
 
@@ -209,10 +210,5 @@ def target_stream(x: np.ndarray, y: np.ndarray | None, targets: dict[str, Any],
     epochs, counter = epoch_numbers(opts)
     ds = epochs.flat_map(one_epoch).map(batch_at, num_parallel_calls=opts.parallel,
                                         deterministic=opts.deterministic)
-    if service is not None:
-        if opts.epochs is None:
-            raise ValueError("service: pass epochs=E (a stateless stream of E epochs); a "
-                             "per-pass epoch counter cannot live on remote workers")
-        ds = ds.apply(tf.data.experimental.service.distribute(
-            processing_mode="distributed_epoch", service=service, job_name=job_name))
+    ds = distribute(ds, opts, service, job_name)
     return finish(ds, opts, steps, counter)
