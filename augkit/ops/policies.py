@@ -155,8 +155,8 @@ class Policy(Op):
         return total
 
 
-class PolicyGeometry(GeometricOp):
-    """The geometric part of a policy, as the pipeline's stages see it (not registered)."""
+class _PolicyPart(Op):
+    """One part of a policy as the pipeline's stages see it: same name, ``p`` and draws."""
 
     params = {}
 
@@ -167,24 +167,19 @@ class PolicyGeometry(GeometricOp):
 
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
         return self.policy.sample(draws, height, width)
+
+
+class PolicyGeometry(_PolicyPart, GeometricOp):
+    """The geometric part of a policy (not registered)."""
 
     def matrix(self, params: dict[str, Any], height: Any, width: Any, xp: Any) -> Any:
         return self.policy.matrix(params, height, width, xp)
 
 
-class PolicyValues(Op):
+class PolicyValues(_PolicyPart):
     """The value part of a policy (its kernel is registered under the policy's name)."""
 
-    params = {}
     targets = KEEPS_TARGETS
-
-    def __init__(self, policy: Policy) -> None:
-        super().__init__(p=policy.p, _path=policy.name)
-        self.policy = policy
-        self.name = policy.name
-
-    def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
-        return self.policy.sample(draws, height, width)
 
 
 _BINS = Number(31, "number of magnitude bins (torchvision's num_magnitude_bins)", min=2,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from augkit.errors import InputError
 from augkit.kernels import lookup
 from augkit.targets import TargetSettings
 
@@ -128,6 +129,14 @@ class TargetBatch:
     def point_keep(self) -> Any:
         """Which keypoints are inside the output image (every stage along the way)."""
         return self.inside
+
+
+def require_pairs(given: dict[str, Any]) -> None:
+    """Refuse per-box or per-keypoint labels passed without their boxes or keypoints."""
+    if "bbox_labels" in given and "bboxes" not in given:
+        raise InputError("bbox_labels: given without bboxes; pass both")
+    if "keypoint_labels" in given and "keypoints" not in given:
+        raise InputError("keypoint_labels: given without keypoints; pass both")
 
 
 def _area(boxes: Any) -> Any:

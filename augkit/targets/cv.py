@@ -24,7 +24,7 @@ from augkit.targets import (  # the adapter module registers its targets kernel
     TargetSettings,
     adapter,  # noqa: F401
 )
-from augkit.targets.batch import TargetBatch
+from augkit.targets.batch import TargetBatch, require_pairs
 from augkit.targets.formats import from_pascal_voc, to_pascal_voc
 
 #: How far (pixels) an input box may reach outside the image before it is refused; within it
@@ -144,10 +144,7 @@ def prepare(given: dict[str, Any], n: int, height: int, width: int,
     if "masks" in given:
         kwargs["masks"], extra["mask_rank"] = check_masks(given["masks"], n, height, width,
                                                           settings.mask_fill)
-    if "bbox_labels" in given and "bboxes" not in given:
-        raise InputError("bbox_labels: given without bboxes; pass both")
-    if "keypoint_labels" in given and "keypoints" not in given:
-        raise InputError("keypoint_labels: given without keypoints; pass both")
+    require_pairs(given)
     if "bboxes" in given:
         boxes, ids = flatten(given["bboxes"], n, "bboxes", (4,))
         kwargs["boxes"] = check_boxes(boxes, ids, settings.bbox_format, height, width)

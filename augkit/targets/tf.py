@@ -26,7 +26,7 @@ import tensorflow as tf
 from augkit.errors import InputError
 from augkit.kernels.tf import TF
 from augkit.targets import TargetSettings
-from augkit.targets.batch import TargetBatch
+from augkit.targets.batch import TargetBatch, require_pairs
 from augkit.targets.cv import BOX_TOLERANCE
 from augkit.targets.formats import from_pascal_voc, to_pascal_voc
 
@@ -115,10 +115,7 @@ def prepare(given: dict[str, Any], n: Any, height: Any, width: Any,
     if "masks" in given:
         kwargs["masks"], extra["mask_rank"] = check_masks(given["masks"], n, height, width,
                                                           settings.mask_fill)
-    if "bbox_labels" in given and "bboxes" not in given:
-        raise InputError("bbox_labels: given without bboxes; pass both")
-    if "keypoint_labels" in given and "keypoints" not in given:
-        raise InputError("keypoint_labels: given without keypoints; pass both")
+    require_pairs(given)
     if "bboxes" in given:
         rt = ragged(given["bboxes"], "bboxes", (4,))
         px = to_pascal_voc(TF, rt.values, settings.bbox_format, height, width)
