@@ -1,7 +1,8 @@
 """CPU kernels: numpy + OpenCV. No TensorFlow here.
 
 The warp runs ``cv2.warpAffine`` per image (OpenCV releases the GIL, so chunks of a large batch
-run on threads); pure flips take an exact numpy fast path; nearest interpolation is a numpy
+run on threads; a 3-channel image of 64×64 pixels or more is warped as 4 channels, which OpenCV
+vectorizes, with identical results); pure flips take an exact numpy fast path; nearest interpolation is a numpy
 gather that reproduces TensorFlow's coordinate arithmetic so the backends agree exactly.
 """
 
@@ -31,6 +32,13 @@ _INTER = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 _FUSE_MIN_PIXELS = 1 << 14
 # Below this many output pixels per batch, thread start-up costs more than it saves.
 _THREAD_MIN_PIXELS = 1 << 20
+# From this many output pixels per image, a 3-channel bilinear warp runs as a 4-channel one
+# (OpenCV's vectorized bilinear remap serves 1, 2 and 4 channels, not 3): RGB -> RGBA, warp,
+# RGBA -> RGB gives bit-identical pixels. Measured per image, uint8 / float32: 0.84x / 0.74x at
+# 32 px, 1.1x / 1.0x at 48 px, 1.2x / 1.4x at 64 px, 1.7x / 2.2x at 128 px, 2.1x / 2.8x at
+# 224 px.
+_RGBA_MIN_PIXELS = 64 * 64
+_RGBA_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))  # cvtColor's
 
 
 class _NumpyMath:
@@ -241,10 +249,23 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
     value = (float(cval),) * 4
     mats = inv[:, :2, :].astype(np.float64)
 
+    rgba = c == 3 and oh * ow >= _RGBA_MIN_PIXELS and x.dtype in _RGBA_DTYPES
+
     def run(start: int, stop: int) -> None:
         tmp = np.empty((oh, ow, c), x.dtype)
+        if rgba:
+            src4, dst4 = np.empty((h, w, 4), x.dtype), np.empty((oh, ow, 4), x.dtype)
         for i in range(start, stop):
-            if scale is not None:
+            if rgba:
+                cv2.cvtColor(x[i], cv2.COLOR_RGB2RGBA, dst=src4)
+                cv2.warpAffine(src4, mats[i], (ow, oh), dst=dst4, flags=inter,
+                               borderMode=border, borderValue=value)
+                if scale is None:
+                    cv2.cvtColor(dst4, cv2.COLOR_RGBA2RGB, dst=out[i])
+                else:
+                    cv2.cvtColor(dst4, cv2.COLOR_RGBA2RGB, dst=tmp)
+                    out[i] = NP.scale_values(tmp, *scale)
+            elif scale is not None:
                 cv2.warpAffine(x[i], mats[i], (ow, oh), dst=tmp, flags=inter,
                                borderMode=border, borderValue=value)
                 out[i] = NP.scale_values(tmp, *scale)
