@@ -58,7 +58,7 @@ def test_fused_rescale_equals_warp_then_rescale(side):
     rng = np.random.default_rng(side)
     x = rng.integers(0, 256, (4, side, side, 3), dtype=np.uint8)
     inv = _inverse_matrices(rng, 4, side, side)
-    kw = dict(fill_mode="reflect", cval=0.0, interpolation="bilinear")
+    kw = {"fill_mode": "reflect", "cval": 0.0, "interpolation": "bilinear"}
     fused = kcv.warp(x, inv, (side, side), scale=(1 / 255, 0.0), **kw)
     want = _reference(x, inv, (side, side), "reflect", 0).astype(np.float32) * np.float32(1 / 255)
     assert fused.dtype == np.float32

@@ -9,6 +9,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 import augkit  # noqa: E402
+from augkit import ops  # noqa: E402
 from augkit.stream import stream  # noqa: E402
 
 GEOMETRIC = augkit.Pipeline.from_keras(rotation_range=20, width_shift_range=0.2,
@@ -251,3 +252,14 @@ def test_rescaled_output_equals_pipeline_apply(backend):
     want, _ = SEED_PIPELINE.apply(x, seed=4, index=np.arange(20), epoch=0)
     tolerance = 1e-6 if backend == "cv" else 1 / 255 + 1e-6
     assert max(np.abs(got[k] - want[k]).max() for k in range(20)) <= tolerance
+
+
+def test_value_op_before_rescale_equals_pipeline_apply_exactly():
+    """A value op right before the rescale: the stream must not round between them on cv."""
+    pipe = augkit.Pipeline([ops.Rotate(angle_range=(-10, 10)), ops.Brightness(),
+                            ops.Rescale()])
+    x, y = textured(12), np.arange(12)
+    got = by_label(drain(stream(x, y, pipeline=pipe, batch_size=4, seed=2, backend="cv")))
+    want, _ = pipe.apply(x, seed=2, index=np.arange(12), epoch=0)
+    for k in range(12):
+        np.testing.assert_array_equal(got[k], want[k])
