@@ -253,11 +253,15 @@ def test_foreign_or_overlapping_output_folder_is_refused(src, tmp_path):
     ({"pipeline": 42}, "pipeline"), ({"workers": 2}, "workers"),
     ({"pipeline": augkit.Pipeline.from_keras(rescale=1 / 255)}, "float32"),
     ({"scheduler": "gpu"}, "scheduler"),
+    ({"pipeline": augkit.Pipeline([augkit.ops.MixUp(alpha=0.4)])}, r"ops\[0\] \(mixup\).*stream"),
+    ({"pipeline": augkit.Pipeline([augkit.ops.FlipHorizontal(), augkit.ops.CutMix()])},
+     r"ops\[1\] \(cutmix\)"),
 ])
 def test_bad_arguments_say_what_is_allowed(src, tmp_path, kwargs, match):
     args = {"pipeline": PIPE, "copies": 1, "scheduler": "synchronous", **kwargs}
     with pytest.raises(SpecError, match=match):
         expand(src, tmp_path / "out", **args)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
     assert not (tmp_path / "out").exists()
 
 

@@ -69,7 +69,14 @@ def _as_pipeline(pipeline: Any) -> Any:
 
 
 def _check_compatible(pipeline: Any, source: Source, fmt: str, color_mode: str) -> None:
+    from augkit.ops.mixing import is_mixing
+
     for i, op in enumerate(pipeline.ops):
+        if is_mixing(op):
+            raise SpecError(f"pipeline ops[{i}] ({op.name}) mixes images and labels across a "
+                            "batch, which an expansion (one image at a time, class-folder "
+                            "labels) cannot store; allowed: per-image ops. Mix on the fly "
+                            "instead: augkit.stream(..., pipeline=...) on the expanded output")
         if "cv" not in op.backends:
             raise SpecError(f"pipeline ops[{i}] ({op.name}) does not run on the cv backend, "
                             "which expansion uses; allowed: ops with 'cv' in their backends")
