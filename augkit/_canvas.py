@@ -1,10 +1,13 @@
 """Drawing for :mod:`augkit.preview`: captioned tiles laid out on one canvas.
 
 Captions use OpenCV's Hershey font (ASCII only, no font files needed), drawn on a grey strip
-under each tile.
+under each tile. A tile may come with a function that draws over it once it is scaled for
+display (masks, boxes and keypoints: :mod:`augkit._overlay`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -100,13 +103,28 @@ def draw_lines(canvas: np.ndarray, lines: list[str], x: int, y: int) -> None:
                     (0, 0, 0), 1, cv2.LINE_AA)
 
 
+#: A function drawing over a displayed RGB tile (it returns the drawn copy).
+Overlay = Callable[[np.ndarray], np.ndarray]
+
+
+def _shown(cell: Sequence, tile_size: int) -> tuple[np.ndarray, str]:
+    tile, label = cell[0], cell[1]
+    overlay: Overlay | None = cell[2] if len(cell) > 2 else None
+    rgb = display(tile, tile_size)
+    return (rgb if overlay is None else overlay(rgb)), label
+
+
 def compose(
-    rows: list[list[tuple[np.ndarray, str]]],
+    rows: list[list[tuple]],
     tile_size: int,
     row_labels: list[str] | None = None,
 ) -> np.ndarray:
-    """Lay out captioned tiles on a white canvas: equal cells, captions under each tile."""
-    shown = [[(display(tile, tile_size), label) for tile, label in row] for row in rows]
+    """Lay out captioned tiles on a white canvas: equal cells, captions under each tile.
+
+    Each cell is ``(tile, caption)`` or ``(tile, caption, overlay)``, where ``overlay`` (or
+    ``None``) draws over the tile after it is scaled for display.
+    """
+    shown = [[_shown(cell, tile_size) for cell in row] for row in rows]
     cell_h = max(t.shape[0] for row in shown for t, _ in row)
     cell_w = max(t.shape[1] for row in shown for t, _ in row)
     captions = [[wrap(label, cell_w - 4) for _, label in row] for row in shown]

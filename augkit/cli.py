@@ -164,6 +164,12 @@ def _load_pipeline(path: str | None) -> tuple[Any, str]:
     show_default=True,
     help="Display size of each tile's long side in pixels (augmentation runs at full size).",
 )
+@click.option(
+    "--annotations",
+    metavar="FILE|sample",
+    help="Draw masks, boxes and keypoints from FILE (JSON or YAML keyed by image file name, "
+         "see docs/preview.md); 'sample': the bundled sample image's.",
+)
 def preview(
     images: Sequence[str],
     pipeline_path: str | None,
@@ -173,13 +179,15 @@ def preview(
     out: str,
     sheet: bool,
     tile_size: int,
+    annotations: str | None,
 ) -> None:
     """Write a PNG grid of IMAGES and augmented variants of them.
 
     The first tile of each row is the original; then come N variants, labelled
     "seed S #J": variant J is exactly what sample index J gets from the pipeline with
     seed S in epoch 0. Several images give one row each. Without IMAGES, a bundled
-    sample image is used.
+    sample image is used. With --annotations, each tile shows its targets, moved by the
+    same pipeline call as its pixels.
     """
     from augkit.io import sample_path
     from augkit.preview import describe_pipeline, write_preview
@@ -188,7 +196,7 @@ def preview(
     sources = list(images) or [sample_path()]
     picture = write_preview(
         out, sources, pipeline, sheet=sheet, n=n, seed=seed, backend=backend,
-        tile_size=tile_size,
+        tile_size=tile_size, annotations=annotations,
     )
     height, width = picture.shape[:2]
     if sheet:
@@ -196,7 +204,8 @@ def preview(
     else:
         what = f"{n} variant{'s' if n != 1 else ''}"
     ops = describe_pipeline(pipeline)
-    click.echo(f"wrote {out} ({width}x{height}, {what}, pipeline: {name} [{ops}])")
+    drawn = f", annotations: {annotations}" if annotations else ""
+    click.echo(f"wrote {out} ({width}x{height}, {what}, pipeline: {name} [{ops}]{drawn})")
 
 
 @cli.command()

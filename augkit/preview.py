@@ -15,6 +15,11 @@ they will in training) and only the finished tiles are scaled for display: large
 ``tile_size`` pixels on the long side (area filter), smaller ones up by a whole factor with nearest
 neighbour, so a 32×32 CIFAR image shows its real pixels instead of an interpolated blur.
 
+With ``annotations`` (per image a mask, boxes and keypoints, or an annotation file:
+:mod:`augkit.annotations`), each variant's targets come out of the same
+``pipeline.augment`` call as its pixels, and are drawn over the tiles after display scaling
+(:mod:`augkit._overlay`); the pixels are the ones a preview without annotations shows.
+
 Example:
     >>> import augkit.preview, augkit.io
     >>> grid = augkit.preview.render_grid([augkit.io.sample_image()], n=3)
@@ -26,17 +31,23 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
 
+from augkit import _preview_targets as _targets
 from augkit._canvas import GAP, LINE_HEIGHT, compose, to_uint8  # noqa: F401 (layout constants)
+from augkit.annotations import Annotation
 from augkit.errors import InputError, SpecError
 from augkit.io import read_image, sample_image, write_png
 
-__all__ = ["render_grid", "render_sheet", "write_preview", "describe_pipeline"]
+__all__ = ["describe_pipeline", "render_grid", "render_sheet", "write_preview"]
 
 ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
+#: Per image a mapping of targets (or an Annotation, or None), one mapping for a single image,
+#: or the path of an annotation file (or "sample").
+Annotations = Union[Sequence[Any], Mapping, Annotation, str, "os.PathLike[str]", None]
 
 #: Sheet columns: positions in each op's ranges (low end, middle, high end).
 SHEET_POINTS = (0.0, 0.5, 1.0)
@@ -54,6 +65,7 @@ def render_grid(
     backend: str = "cv",
     tile_size: int = 256,
     columns: int | None = None,
+    annotations: Annotations = None,
 ) -> np.ndarray:
     """Render originals and augmented variants as one labelled grid.
 
@@ -67,22 +79,34 @@ def render_grid(
         tile_size: Display size of each tile's long side, in pixels (see the module docstring).
         columns: Tiles per row for a single image; default about square. With several images
             there is always one row per image.
+        annotations: Targets to draw: per image ``None`` or a mapping with the keys of the
+            per-sample call (``mask``, ``bboxes``, ``bbox_labels``, ``keypoints``,
+            ``keypoint_labels``; boxes in the pipeline's ``targets.bbox_format``), a single
+            mapping for a single image, or the path of an annotation file keyed by image
+            file name (``"sample"``: the bundled sample's). See ``docs/preview.md``.
 
     Returns:
         The grid as a ``uint8`` array of shape ``(height, width, 3)``.
 
     Raises:
-        InputError: An image cannot be read or the pipeline rejects it.
+        InputError: An image cannot be read, the pipeline rejects it, or an annotation is
+            invalid (the message names the file or ``annotations[i]``, the field and value).
+        SpecError: An op does not support a target given.
         ValueError: ``n``, ``tile_size`` or ``columns`` is out of range.
     """
     _check_positive(n=n, tile_size=tile_size)
     pipeline = _pipeline(pipeline)
     sources = _load(images)
-    rows: list[list[tuple[np.ndarray, str]]] = []
-    for image in sources:
-        variants = _augment(pipeline, image, n, seed, backend)
-        tiles = [(_original(pipeline, image), "original")]
-        tiles += [(variants[j], f"seed {seed} #{j}") for j in range(n)]
+    anns = _targets.resolve(annotations, images, sources, pipeline)
+    palette = _targets.palette(anns)
+    rows: list[list[tuple]] = []
+    for image, ann in zip(sources, anns):
+        variants, drawn = _augment(pipeline, image, n, seed, backend, ann)
+        original = _original(pipeline, image)
+        tiles = [_targets.cell(original, "original", _targets.original_marks(ann, image),
+                               palette)]
+        tiles += [_targets.cell(variants[j], f"seed {seed} #{j}", drawn[j], palette)
+                  for j in range(n)]
         rows.append(tiles)
     if len(rows) == 1:
         cells = rows[0]
@@ -101,6 +125,7 @@ def render_sheet(
     backend: str = "cv",
     tile_size: int = 256,
     points: Sequence[float] = SHEET_POINTS,
+    annotations: Annotations = None,
 ) -> np.ndarray:
     """Render each op of a pipeline alone, pinned at points of its parameter ranges.
 
@@ -115,13 +140,14 @@ def render_sheet(
         backend: ``"cv"`` or ``"tf"``.
         tile_size: Display size of each tile's long side, in pixels.
         points: Positions ``t`` in [0, 1] within each range; default low, middle, high.
+        annotations: Targets to draw, as in :func:`render_grid`.
 
     Returns:
         The sheet as a ``uint8`` array of shape ``(height, width, 3)``.
 
     Raises:
-        InputError: An image cannot be read or an op rejects it.
-        SpecError: The pipeline has no ops.
+        InputError: An image cannot be read, an op rejects it or an annotation is invalid.
+        SpecError: The pipeline has no ops, or an op does not support a target given.
         ValueError: ``tile_size`` or ``points`` are out of range.
     """
     _check_positive(tile_size=tile_size)
@@ -137,13 +163,19 @@ def render_sheet(
     settings = _settings(pipeline)
     pinned = [[op.pinned(float(t)) for t in points] for op in ops]
     singles = [[augkit.Pipeline([p], **settings) for p in row] for row in pinned]
-    rows: list[list[tuple[np.ndarray, str]]] = []
+    sources = _load(images)
+    anns = _targets.resolve(annotations, images, sources, pipeline)
+    palette = _targets.palette(anns)
+    rows: list[list[tuple]] = []
     row_labels: list[str] = []
-    for image in _load(images):
+    for image, ann in zip(sources, anns):
+        original = _targets.cell(_original(pipeline, image), "original",
+                                 _targets.original_marks(ann, image), palette)
         for op, row_ops, row_pipes in zip(ops, pinned, singles):
-            tiles = [(_original(pipeline, image), "original")]
+            tiles = [original]
             for p_op, single in zip(row_ops, row_pipes):
-                tiles.append((_augment(single, image, 1, seed, backend)[0], _short(p_op)))
+                variant, drawn = _augment(single, image, 1, seed, backend, ann)
+                tiles.append(_targets.cell(variant[0], _short(p_op), drawn[0], palette))
             rows.append(tiles)
             row_labels.append(f"{op.name}, p={op.p:g}")
     return compose(rows, tile_size, row_labels=row_labels)
@@ -159,6 +191,7 @@ def write_preview(
     seed: int = 0,
     backend: str = "cv",
     tile_size: int = 256,
+    annotations: Annotations = None,
 ) -> np.ndarray:
     """Render a grid (or, with ``sheet=True``, a range sheet) and write it as a PNG.
 
@@ -173,6 +206,7 @@ def write_preview(
         seed: Pipeline seed.
         backend: ``"cv"`` or ``"tf"``.
         tile_size: Display size of each tile's long side, in pixels.
+        annotations: Targets to draw, as in :func:`render_grid`.
 
     Returns:
         The rendered ``uint8`` array that was written.
@@ -184,10 +218,12 @@ def write_preview(
         3
     """
     if sheet:
-        picture = render_sheet(images, pipeline, seed=seed, backend=backend, tile_size=tile_size)
+        picture = render_sheet(images, pipeline, seed=seed, backend=backend, tile_size=tile_size,
+                               annotations=annotations)
     else:
         picture = render_grid(
-            images, pipeline, n=n, seed=seed, backend=backend, tile_size=tile_size
+            images, pipeline, n=n, seed=seed, backend=backend, tile_size=tile_size,
+            annotations=annotations,
         )
     write_png(out, picture)
     return picture
@@ -248,26 +284,39 @@ def _original(pipeline: Any, image: np.ndarray) -> np.ndarray:
 
 
 def _settings(pipeline: Any) -> dict[str, Any]:
-    names = ("fill_mode", "cval", "interpolation", "value_range")
+    names = ("fill_mode", "cval", "interpolation", "value_range", "targets")
     return {k: getattr(pipeline, k) for k in names if hasattr(pipeline, k)}
 
 
-def _augment(pipeline: Any, image: np.ndarray, n: int, seed: int, backend: str) -> list:
-    """``n`` variants of one image as display-ready uint8 arrays.
+def _augment(pipeline: Any, image: np.ndarray, n: int, seed: int, backend: str,
+             ann: Annotation | None = None) -> tuple[list, list]:
+    """``n`` variants of one image as display-ready uint8 arrays, and their marks.
 
     The copies get sample indices 0..n-1 and are augmented in chunks of bounded memory; the
-    result does not depend on the chunking because draws depend on the index only.
+    result does not depend on the chunking because draws depend on the index only. With an
+    annotation, ``pipeline.augment`` moves the targets in the call that makes the pixels
+    (which are those ``pipeline.apply`` makes: targets never change the image).
     """
     per_copy = max(1, image.nbytes) * 4  # working space of float kernels
     chunk = max(1, min(n, _CHUNK_BYTES // per_copy))
     out_range = _output_range(pipeline, image)
     variants: list[np.ndarray] = []
+    drawn: list = []
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         batch = np.repeat(image[None], stop - start, axis=0)
-        out, _ = pipeline.apply(batch, seed=seed, backend=backend, index=np.arange(start, stop))
+        index = np.arange(start, stop)
+        if ann is None:
+            out, _ = pipeline.apply(batch, seed=seed, backend=backend, index=index)
+            drawn += [None] * (stop - start)
+        else:
+            result = pipeline.augment(batch, seed=seed, backend=backend, index=index,
+                                      **_targets.batch_targets(ann, stop - start))
+            out = result["images"]
+            drawn += _targets.variant_marks(result, ann, stop - start,
+                                            pipeline.targets.bbox_format)
         variants.extend(to_uint8(v, out_range) for v in np.asarray(out))
-    return variants
+    return variants, drawn
 
 
 def _output_range(pipeline: Any, image: np.ndarray) -> tuple[float, float] | None:
