@@ -4,16 +4,20 @@
 meaning and refuses (``SpecError``, naming each op and why) where none exists.
 ``from_albumentations`` maps transforms back to augkit ops where the meaning is the same and
 wraps every other public transform in the ``albumentations`` adapter op (cv backend only).
-The table of what maps, and what is lossy, is ``docs/albumentations.md``.
+A ``Compose``'s ``bbox_params``/``keypoint_params`` and the pipeline's ``targets`` settings
+convert in :mod:`augkit.albu_targets`. The table of what maps, and what is lossy, is
+``docs/albumentations.md``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from augkit import albu_targets
 from augkit import ops as O
 from augkit.errors import SpecError
 from augkit.ops.adapters import allowed_transforms
@@ -188,7 +192,9 @@ def to_albumentations(pipeline: Any) -> Any:
     """Convert an augkit pipeline to an albumentations ``Compose``.
 
     Each op becomes one transform with the same meaning and the same ``p``; the pipeline's
-    ``fill_mode``, ``cval`` and ``interpolation`` go onto every geometric transform. See
+    ``fill_mode``, ``cval`` and ``interpolation`` go onto every geometric transform. When the
+    pipeline's ``targets`` settings are not the defaults (which are albumentations' own), the
+    Compose gets the matching ``bbox_params`` and ``keypoint_params``. See
     ``docs/albumentations.md`` for the table and what is lossy.
 
     Args:
@@ -198,8 +204,10 @@ def to_albumentations(pipeline: Any) -> Any:
         An ``albumentations.Compose`` of the mapped transforms, in order.
 
     Raises:
-        SpecError: some ops have no faithful albumentations form; the message names every
-            one (position, name, why) and lists the ops that do map.
+        SpecError: some ops or target settings have no faithful albumentations form; the
+            message names every one (position, name, why) and lists the ops that do map.
+            ``targets.keypoint_mode='flag'`` and a non-zero ``targets.mask_fill`` never map,
+            nor, next to non-default targets settings, ``erasing`` and adapter dropouts.
 
     Example:
         >>> import augkit
@@ -212,6 +220,9 @@ def to_albumentations(pipeline: Any) -> Any:
     geo = {"border_mode": _BORDER[pipeline.fill_mode], "fill": float(pipeline.cval),
            "interpolation": _INTERP[pipeline.interpolation]}
     problems = _range_problems(pipeline)
+    params, target_ops, target_problems = albu_targets.to_params(pipeline)
+    for i, why in target_ops.items():
+        problems.setdefault(i, why)
     transforms = []
     for i, op in enumerate(pipeline.ops):
         if i in problems:
@@ -223,13 +234,13 @@ def to_albumentations(pipeline: Any) -> Any:
             transforms.append(_FORWARD[op.name](A, op, geo))
         except _Unmapped as exc:
             problems[i] = str(exc)
-    if problems:
-        listed = "; ".join(f"ops[{i}] ({pipeline.ops[i].name}): {why}"
-                           for i, why in sorted(problems.items()))
+    if problems or target_problems:
+        listed = "; ".join([f"ops[{i}] ({pipeline.ops[i].name}): {why}"
+                            for i, why in sorted(problems.items())] + target_problems)
         raise SpecError(f"to_albumentations: no faithful albumentations equivalent for "
                         f"{listed}. Ops that map: {', '.join(sorted(_FORWARD))} "
                         f"(see docs/albumentations.md)")
-    return A.Compose(transforms)
+    return A.Compose(transforms, **params)
 
 
 # -- albumentations -> augkit ------------------------------------------------------------------
@@ -254,8 +265,8 @@ def _settings(t: Any, border: bool = True) -> dict | None:
 def _rev_affine(t: Any) -> _Mapped:
     """One Affine is ``T · Shear · R · S`` about the centre: augkit zoom, rotate, shear,
     translate in that order give the same matrix."""
-    if t.fit_output or t.balanced_scale:
-        return None
+    if t.fit_output or t.balanced_scale or t.rotate_method != "largest_box":
+        return None  # ellipse: tighter rotated boxes than augkit's moved corners
     parts: list[tuple[type, dict]] = []
     sx, sy = _pair(t.scale["x"]), _pair(t.scale["y"])
     if (sx, sy) != ((1.0, 1.0), (1.0, 1.0)):
@@ -334,7 +345,7 @@ _REVERSE: dict[str, Callable[[Any], _Mapped]] = {
     "VerticalFlip": lambda t: ([O.FlipVertical(p=t.p)], {}),
     "NoOp": lambda t: ([], {}),
     "Affine": _rev_affine,
-    "Rotate": _only(lambda t: not t.crop_border,
+    "Rotate": _only(lambda t: not t.crop_border and t.rotate_method == "largest_box",
                     lambda t: [O.Rotate(angle_range=_pair(t.limit), p=t.p)], _settings),
     "RandomResizedCrop": _only(
         lambda t: t.p == 1.0 and t.area_for_downscale is None,
@@ -394,7 +405,7 @@ def _adapter(t: Any, path: str) -> Any:
                   f"{path} ({name})")
     try:
         defaults = _plain(type(t)().get_transform_init_args(), name)
-    except Exception:  # required arguments (or odd defaults): keep every argument
+    except Exception:  # noqa: BLE001  (required arguments or odd defaults: keep every argument)
         defaults = {}
     args = {k: v for k, v in args.items() if k not in defaults or defaults[k] != v}
     return O.Albumentations(transform=name, args=args, p=float(t.p), _path=path)
@@ -407,15 +418,13 @@ def _transforms(compose: Any) -> list:
     from albumentations.core.transforms_interface import BasicTransform
 
     if isinstance(compose, A.Compose):
-        refused = [(compose.p != 1.0, f"Compose.p: got {compose.p}; allowed: 1 (augkit has "
-                                      f"per-op p only)"),
-                   (compose.processors, f"Compose: {' and '.join(sorted(compose.processors))} "
-                                        f"params are not supported yet"),
-                   (compose.additional_targets, f"Compose.additional_targets: got "
-                                                f"{compose.additional_targets}; not supported yet")]
-        for bad, message in refused:
-            if bad:
-                raise SpecError(f"{message} (augkit converts image-and-label pipelines only)")
+        if compose.p != 1.0:
+            raise SpecError(f"Compose.p: got {compose.p}; allowed: 1 (augkit has per-op p "
+                            f"only)")
+        if compose.additional_targets:
+            raise SpecError(f"Compose.additional_targets: got {compose.additional_targets}; "
+                            f"allowed: none (an augkit pipeline takes one image, mask, set of "
+                            f"boxes and set of keypoints per sample)")
         items = list(compose.transforms)
     elif isinstance(compose, BasicTransform):
         items = [compose]
@@ -450,6 +459,8 @@ def from_albumentations(cls: Any, compose: Any) -> Any:
     every other public transform becomes an ``albumentations`` adapter op (cv backend only).
     Geometric transforms also set the pipeline's ``fill_mode``, ``cval`` and
     ``interpolation``; one whose settings differ from the first one's stays an adapter op.
+    A Compose's ``bbox_params`` (``format``, ``min_area``, ``min_visibility``) and
+    ``keypoint_params`` (``format='xy'``) become the pipeline's ``targets`` settings.
 
     Args:
         cls: the pipeline class.
@@ -459,9 +470,11 @@ def from_albumentations(cls: Any, compose: Any) -> Any:
         A ``cls`` instance.
 
     Raises:
-        SpecError: nested compositions (OneOf, SomeOf, Sequential, ...), bbox or keypoint
-            params, additional targets, ``Compose(p < 1)``, transforms that change the image
-            size or the value range without an augkit equivalent, arguments that are not data.
+        SpecError: nested compositions (OneOf, SomeOf, Sequential, ...), additional targets,
+            ``Compose(p < 1)``, transforms that change the image size or the value range
+            without an augkit equivalent, arguments that are not data; ``bbox_params`` or
+            ``keypoint_params`` settings augkit does not implement identically, and dropouts
+            whose effect on targets depends on them (:mod:`augkit.albu_targets`).
 
     Example:
         >>> import albumentations as A, augkit
@@ -472,9 +485,14 @@ def from_albumentations(cls: Any, compose: Any) -> Any:
     """
     ops: list = []
     settings: dict[str, Any] = {}
-    for i, t in enumerate(_transforms(compose)):
+    items = _transforms(compose)
+    ct = albu_targets.from_compose(compose)
+    for i, t in enumerate(items):
         path, name = f"transforms[{i}]", type(t).__name__
         mapped = None
+        if albu_targets.adapter_only(t, ct, path):  # its own box handling, not augkit's
+            ops.append(_adapter(t, path))
+            continue
         if name in _REVERSE and allowed_transforms().get(name) is type(t):
             try:
                 mapped = _REVERSE[name](t)
@@ -487,4 +505,4 @@ def from_albumentations(cls: Any, compose: Any) -> Any:
             continue
         settings = {**mapped[1], **settings}
         ops.extend(mapped[0])
-    return cls(ops, **settings)
+    return cls(ops, **settings, targets=ct.settings)
