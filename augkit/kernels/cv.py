@@ -288,8 +288,8 @@ def warp_mask(masks: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, 
 
     The source pixel is the image's nearest gather's (TensorFlow's coordinate arithmetic, see
     :func:`_nearest_gather`), so both backends pick the same one; flips take the exact
-    reversal path. Per image, on the warp threads, with one flat ``np.take``: ~4× faster than
-    the batched gather at 224 px. ``round_away(v)`` is a valid index exactly when
+    reversal path. Per image, on the warp threads, with one flat ``np.take`` from the mask and
+    a trailing ``fill`` entry: ~4× faster than the batched gather at 224 px. ``round_away(v)`` is a valid index exactly when
     ``v > -0.5`` and ``floor(v + 0.5) < size``, and equals ``floor(v + 0.5)`` then.
     """
     n, h, w, k = masks.shape
@@ -304,17 +304,20 @@ def warp_mask(masks: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, 
     half = np.float32(0.5)
 
     def run(start: int, stop: int) -> None:
+        # one gather per mask from the mask plus one trailing `fill` entry, where every
+        # outside pixel points (integer indices: float32 is inexact past 2**24 pixels)
+        src = np.empty((h * w + 1, k), masks.dtype)
+        src[-1] = fill
         for i in range(start, stop):
             m = m32[i]
             sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
             sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
             col, row = np.floor(sx + half), np.floor(sy + half)
             outside = (sx <= -half) | (col >= w) | (sy <= -half) | (row >= h)
-            flat = np.clip(row, 0, h - 1) * w + np.clip(col, 0, w - 1)
-            got = np.take(masks[i].reshape(h * w, k), flat.astype(np.intp).ravel(), axis=0)
-            got = got.reshape(oh, ow, k)
-            got[outside] = fill
-            out[i] = got
+            flat = row.astype(np.intp) * w + col.astype(np.intp)
+            flat[outside] = h * w
+            src[:-1] = masks[i].reshape(h * w, k)
+            np.take(src, flat.ravel(), axis=0, out=out[i].reshape(oh * ow, k), mode="clip")
 
     _map_chunks(run, n, n * oh * ow)
     return out
