@@ -129,7 +129,7 @@ class Pipeline:
     @classmethod
     def from_albumentations(cls, compose: Any) -> "Pipeline":
         """Convert an albumentations ``Compose`` (see ``docs/albumentations.md``)."""
-        from augkit.albu import from_albumentations
+        from augkit.albu_reverse import from_albumentations
 
         return from_albumentations(cls, compose)
 
