@@ -16,6 +16,10 @@ Two shapes of data set:
   decompression-bomb guard of :mod:`augkit.io`), bad files are dropped *before* batching when
   ``on_error="skip"``, then batches are augmented as above.
 
+``augkit expand`` shard folders are arrays whose rows are read from disk when their batch is
+built (:mod:`augkit.shard_reader`, :mod:`augkit.stream_shards`): the same stream as the
+concatenated shards, without holding them.
+
 See ``docs/stream.md``.
 """
 
@@ -25,7 +29,6 @@ import inspect
 import os
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,10 +39,17 @@ from augkit.decode import ON_ERROR, check_interpolation, check_size
 from augkit.errors import InputError
 from augkit.io import COLOR_MODES, DEFAULT_MAX_PIXELS
 from augkit.pipeline import Pipeline
-from augkit.sources import FileSource, load_npz
-from augkit.stream_core import DEFAULT_BACKEND, Options, array_stream, mixing_labels, split
+from augkit.shard_reader import ShardArray, load_arrays, path_kind
+from augkit.sources import FileSource
+from augkit.stream_core import (
+    DEFAULT_BACKEND,
+    Options,
+    array_stream,
+    mixing_labels,
+    split,
+)
 
-__all__ = ["stream", "LABEL_MODES"]
+__all__ = ["LABEL_MODES", "stream"]
 
 LABEL_MODES = ("auto", "int", "categorical", "binary", None)
 _MAX_SEED = 2**63 - 1
@@ -84,8 +94,10 @@ def stream(
     Args:
         source: numpy images ``(N, H, W, C)`` or ``(N, H, W)`` (uint8, or float in the
             pipeline's ``value_range``) with ``labels``; a pair ``(x, y)``; an ``.npz`` file
-            with arrays ``x`` and ``y``; or a folder with one subfolder per class, searched
-            recursively, class names sorted (Keras' ``image_dataset_from_directory`` layout).
+            with arrays ``x`` and ``y``; a folder with one subfolder per class, searched
+            recursively, class names sorted (Keras' ``image_dataset_from_directory`` layout);
+            or an ``augkit expand --format npz|tfrecord`` output folder, read on demand (an
+            array source of the shards' images in file order, never loaded whole).
         labels: one label per image, for array sources (any shape and dtype), or ``None``.
         pipeline: the augmentation (:class:`augkit.Pipeline` or its dict form); ``None``
             means no augmentation (validation data). Required, so that forgetting it is loud.
@@ -227,6 +239,10 @@ def stream(
     if on_error != "raise":
         raise ValueError("on_error='skip' applies to folder sources; arrays are checked up "
                          "front")
+    if isinstance(x, ShardArray):  # shards: float values are checked as they are read
+        x = x.checked(pipe.value_range if pipe is not None else None)
+        if service is not None or (targets and backend == "tf"):
+            x = x.load()  # a graph without Python holds the images (docs/stream.md)
     _check_value_range(x, pipe)
     items = split(len(x), validation_split, subset, seed)
     if label_mode is None:
@@ -237,6 +253,10 @@ def stream(
 
         ds = target_stream(x, y, check_targets(targets, x, pipe), items, opts, service,
                            service_job_name)
+    elif isinstance(x, ShardArray):
+        from augkit.stream_shards import shard_stream
+
+        ds = shard_stream(x, y, items, opts)
     else:
         ds = array_stream(x, y, items, opts, service, service_job_name)
     if class_names is not None:
@@ -292,76 +312,17 @@ def _choose_backend(backend: Any, pipeline: Pipeline | None, service: Any) -> st
     return backend
 
 
-def _shards(source: Any) -> list[Path]:
-    """The ``.npz`` or ``.tfrecord`` shards of an ``augkit expand`` output folder, if it is one."""
-    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        return (sorted(Path(source).glob("shard-*-of-*.npz"))
-                or sorted(Path(source).glob("shard-*-of-*.tfrecord")))
-    return []
-
-
-_TFRECORD_FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),
-    "label": tf.io.FixedLenFeature([], tf.int64),
-    "class_name": tf.io.FixedLenFeature([], tf.string),
-}
-
-
-def _load_tfrecord_shards(shards: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Decode every record of ``augkit expand --format tfrecord`` shards (layout: docs/expand.md)."""
-    images, labels, names = [], [], {}
-    files = [str(s) for s in shards]
-    try:
-        for record in tf.data.TFRecordDataset(files):
-            ex = tf.io.parse_single_example(record, _TFRECORD_FEATURES)
-            image = tf.io.decode_png(ex["image"]).numpy()
-            if images and image.shape != images[0].shape:
-                raise InputError(f"{shards[0].parent}: its TFRecord shards hold images of "
-                                 f"shapes {images[0].shape} and {image.shape}; a stream needs "
-                                 f"one size")
-            label = int(ex["label"].numpy())
-            images.append(image)
-            labels.append(label)
-            names[label] = ex["class_name"].numpy().decode("utf-8", "backslashreplace")
-    except tf.errors.OpError as exc:
-        raise InputError(f"{shards[0].parent}: unreadable TFRecord shard ({exc.message})") from None
-    if not images:
-        raise InputError(f"{shards[0].parent}: its .tfrecord shards hold no images")
-    class_names = [names.get(i, str(i)) for i in range(max(names) + 1)]
-    return np.stack(images), np.asarray(labels, np.int64), class_names
-
-
-def _load_shards(shards: list[Path]) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
-    """Concatenate the shards' ``x`` and ``y``; the class names stored beside them."""
-    if shards[0].suffix == ".tfrecord":
-        return _load_tfrecord_shards(shards)
-    xs, ys, names = [], [], None
-    for shard in shards:
-        with np.load(shard, allow_pickle=False) as data:
-            if "x" in data.files and len(data["x"]) == 0:
-                continue  # every output of this shard failed
-            if names is None and "class_names" in data.files:
-                names = [str(v) for v in data["class_names"]]
-        x, y = load_npz(shard)
-        if xs and x.shape[1:] != xs[0].shape[1:]:
-            raise InputError(f"{shard}: images of shape {x.shape[1:]}, but {shards[0].name} "
-                             f"holds {xs[0].shape[1:]}; a stream needs one size")
-        xs.append(x)
-        ys.append(y)
-    if not xs:
-        raise InputError(f"{shards[0].parent}: its .npz shards hold no images")
-    return np.concatenate(xs), np.concatenate(ys), names
-
-
 def _as_folder(source: Any) -> FileSource | str | os.PathLike | None:
     if isinstance(source, FileSource):
         return source
     if isinstance(source, (str, os.PathLike)):
-        if os.path.isdir(source):
-            return None if _shards(source) else source
-        if not str(source).endswith(".npz"):
+        kind = path_kind(source)
+        if kind == "folder":
+            return source
+        if kind is None:
             raise InputError(f"{source}: not a folder or an .npz file; expected a folder with "
-                             f"one subfolder per class, or x/y arrays in an .npz")
+                             f"one subfolder per class, x/y arrays in an .npz, or an augkit "
+                             f"expand output folder")
     return None
 
 
@@ -371,13 +332,23 @@ def _as_arrays(source: Any, labels: Any) -> tuple[np.ndarray, np.ndarray | None,
         if labels is not None:
             raise ValueError("labels: an .npz source holds its own labels ('y'); pass "
                              "labels=None")
-        shards = _shards(source)
-        if shards:
-            source, labels, class_names = _load_shards(shards)
-        else:
-            source, labels = load_npz(source)
+        source, labels, class_names = load_arrays(source)  # shards: read on demand
     elif isinstance(source, tuple) and len(source) == 2 and labels is None:
         source, labels = source
+    x = source if isinstance(source, ShardArray) else _image_array(source)
+    y = None
+    if labels is not None:
+        y = np.asarray(labels)
+        if y.ndim == 0 or len(y) != len(x):
+            raise InputError(f"labels: {y.size if y.ndim == 0 else len(y)} labels for "
+                             f"{len(x)} images; allowed: one per image")
+        if y.dtype == object:
+            raise InputError("labels: dtype object is not supported; allowed: numbers or "
+                             "strings of one dtype")
+    return x, y, class_names
+
+
+def _image_array(source: Any) -> np.ndarray:
     if not hasattr(source, "__len__") and not hasattr(source, "__array__"):
         raise InputError(f"source: got {type(source).__name__}; allowed: a numpy array of "
                          f"images, (x, y), an .npz file or a folder")
@@ -396,20 +367,11 @@ def _as_arrays(source: Any, labels: Any) -> tuple[np.ndarray, np.ndarray | None,
     else:
         raise InputError(f"images: dtype {x.dtype} is not supported; allowed: uint8, float "
                          f"(in the pipeline's value_range), or integers in [0, 255]")
-    y = None
-    if labels is not None:
-        y = np.asarray(labels)
-        if y.ndim == 0 or len(y) != len(x):
-            raise InputError(f"labels: {y.size if y.ndim == 0 else len(y)} labels for "
-                             f"{len(x)} images; allowed: one per image")
-        if y.dtype == object:
-            raise InputError("labels: dtype object is not supported; allowed: numbers or "
-                             "strings of one dtype")
-    return x, y, class_names
+    return x
 
 
-def _check_value_range(x: np.ndarray, pipeline: Pipeline | None) -> None:
-    if pipeline is None or x.dtype != np.float32:
+def _check_value_range(x: Any, pipeline: Pipeline | None) -> None:
+    if pipeline is None or x.dtype != np.float32 or isinstance(x, ShardArray):
         return
     lo, hi = pipeline.value_range
     if not np.isfinite(x).all():

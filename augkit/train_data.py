@@ -77,23 +77,18 @@ def resolve_data(data: Any, image_size: tuple[int, int] | None,
                          f"an augkit expand output folder, {', '.join(datasets.NAMES)}, or "
                          f"(x, y) arrays")
     path = Path(data)
-    if path.is_dir():
-        from augkit.stream import _load_shards, _shards
+    if path.exists():
+        from augkit.shard_reader import load_arrays, path_kind
 
-        shards = _shards(path)
-        if shards:  # augkit expand --format npz/tfrecord
-            x, y, names = _load_shards(shards)
-            return _arrays(x, y, names, str(path), image_size)
-        return _folder(path, image_size or default_size, channels)
-    if path.is_file():
-        if path.suffix.lower() != ".npz":
+        kind = path_kind(path)  # the same dispatch as augkit.stream's
+        if kind == "folder":
+            return _folder(path, image_size or default_size, channels)
+        if kind is None or not (path.is_dir() or path.is_file()):
             raise InputError(f"{path}: not a folder or an .npz file; allowed: a folder with one "
                              f"subfolder per class, an .npz with x and y, an augkit expand "
                              f"output folder, or {', '.join(datasets.NAMES)}")
-        from augkit.sources import load_npz
-
-        x, y = load_npz(path)
-        return _arrays(x, y, None, str(path), image_size)
+        x, y, names = load_arrays(path)  # expand shards: read on demand, never loaded whole
+        return _arrays(x, y, names, str(path), image_size)
     if str(data) in datasets.NAMES:
         return _builtin(str(data), image_size, default_size, channels)
     raise InputError(f"{data}: no such file or folder, and not a built-in data set; allowed: "
@@ -136,6 +131,19 @@ def _folder(path: Path, size: tuple[int, int] | None, channels: int | None) -> D
 
 def _arrays(x: Any, y: Any, names: list[str] | None, description: str,
             image_size: tuple[int, int] | None) -> Data:
+    from augkit.shard_reader import ShardArray
+
+    if not isinstance(x, ShardArray):  # shards: shape and dtype were checked when opened
+        x = _image_array(x, description)
+    if image_size is not None and tuple(image_size) != x.shape[1:3]:
+        raise InputError(f"image size {image_size[0]}x{image_size[1]} asked for, but "
+                         f"{description} holds {x.shape[1]}x{x.shape[2]} arrays, which are not "
+                         f"resized; leave the image size out")
+    labels, class_names = encode_labels(y, names, len(x), description)
+    return Data((x, labels), class_names, str(x.dtype), int(x.shape[-1]), len(x), description)
+
+
+def _image_array(x: Any, description: str) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
@@ -150,12 +158,7 @@ def _arrays(x: Any, y: Any, names: list[str] | None, description: str,
     if x.dtype not in (np.uint8, np.float32):
         raise InputError(f"{description}: images of dtype {x.dtype}; allowed: uint8, float "
                          f"(in the pipeline's value_range), or integers in [0, 255]")
-    if image_size is not None and tuple(image_size) != x.shape[1:3]:
-        raise InputError(f"image size {image_size[0]}x{image_size[1]} asked for, but "
-                         f"{description} holds {x.shape[1]}x{x.shape[2]} arrays, which are not "
-                         f"resized; leave the image size out")
-    labels, class_names = encode_labels(y, names, len(x), description)
-    return Data((x, labels), class_names, str(x.dtype), int(x.shape[-1]), len(x), description)
+    return x
 
 
 def encode_labels(y: Any, names: list[str] | None, n: int,

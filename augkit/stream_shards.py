@@ -1,0 +1,67 @@
+"""Streams of ``augkit expand`` shard folders, read lazily (:class:`augkit.shard_reader.ShardArray`).
+
+A shard folder is an array source whose rows are read from disk when their batch is built, so
+the stream is exactly the stream of the concatenated arrays — same order, same augmentation,
+same validation split — without holding them:
+
+* ``backend="cv"``: :func:`augkit.stream_core.array_stream` itself; its cv calls index the
+  array (``x[rows]``), which reads just those rows;
+* ``backend="tf"``: per epoch the same order is cut into batches of rows, one parallel ``map``
+  reads each batch in a ``tf.numpy_function`` and augments it in the graph
+  (:func:`augkit.stream_core.augment_batch`), with ``(seed, row, epoch)`` as on arrays.
+
+The tf.data service needs a graph without Python, so there the shards are loaded whole
+(``ShardArray.load``), as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from augkit.errors import InputError
+from augkit.shard_reader import ShardArray
+from augkit.stream_core import (
+    Options,
+    array_stream,
+    augment_batch,
+    epoch_items,
+    epoch_numbers,
+    finish,
+)
+
+__all__ = ["shard_stream"]
+
+
+def shard_stream(x: ShardArray, y: np.ndarray | None, items: np.ndarray,
+                 opts: Options) -> tf.data.Dataset:
+    """The stream of rows ``items`` of ``x`` (labels ``y``, already checked), read lazily."""
+    if opts.backend == "cv":
+        return array_stream(x, y, items, opts, None, None)
+    n, batch = len(items), opts.batch_size
+    steps = opts.steps(n)
+    if steps == 0:
+        raise InputError(f"{n} items make no full batch of {batch} with drop_remainder=True")
+    in_dtype = str(x.dtype)
+    out_shape = (*opts.out_size(x.shape[1], x.shape[2]), x.shape[3])
+    items_t = tf.constant(items, tf.int64)
+    y_t = tf.constant(y) if y is not None else None
+
+    def batch_at(idx: tf.Tensor, epoch: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
+        images = tf.numpy_function(x.read, [idx], tf.as_dtype(in_dtype), stateful=False)
+        images = tf.ensure_shape(images, (None, *x.shape[1:]))
+        labels = tf.gather(y_t, idx) if y_t is not None else None
+        images, labels = augment_batch(images, idx, epoch, opts, in_dtype, out_shape, labels)
+        return images if y_t is None else (images, labels)
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        idx = tf.gather(items_t, epoch_items(n, epoch, opts))
+        if opts.drop_remainder:
+            idx = idx[: steps * batch]
+        batches = tf.data.Dataset.from_tensor_slices(idx).batch(batch)
+        return tf.data.Dataset.zip((batches, tf.data.Dataset.from_tensors(epoch).repeat()))
+
+    epochs, counter = epoch_numbers(opts)
+    ds = epochs.flat_map(one_epoch).map(batch_at, num_parallel_calls=opts.parallel,
+                                        deterministic=opts.deterministic)
+    return finish(ds, opts, steps, counter)

@@ -1,0 +1,368 @@
+"""augkit.stream on `augkit expand` shard folders: rows read on demand, the same stream as the
+concatenated arrays, labels aligned, bad shards reported by name."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+tf = pytest.importorskip("tensorflow")
+
+import augkit
+from augkit.expansion.shards import npz_bytes
+from augkit.shard_reader import ShardArray, open_shards
+from augkit.stream import stream
+from augkit.train_data import resolve_data
+
+# fill "nearest" keeps a constant image constant: every augmented image still shows its label
+GEOMETRIC = augkit.Pipeline.from_keras(rotation_range=25, width_shift_range=0.2,
+                                       zoom_range=0.2, horizontal_flip=True)
+FORMATS = ["npz", "tfrecord"]
+N = 45  # images; shards of 8, so 6 shards
+
+
+def encoded(n: int, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Image i is flat grey level i (its own id); its label is i % 3."""
+    x = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, size, size, 3))
+    return x.copy(), np.arange(n) % 3
+
+
+def write_shards(tmp: Path, fmt: str, x: np.ndarray, y: np.ndarray, shard_size: int = 8,
+                 name: str = "out") -> Path:
+    np.savez(tmp / f"{name}-src.npz", x=x, y=y)
+    out = tmp / f"{name}-{fmt}"
+    augkit.expand(tmp / f"{name}-src.npz", out, pipeline=augkit.Pipeline(), copies=0,
+                  format=fmt, shard_size=shard_size, scheduler="synchronous")
+    return out
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> dict[str, Path]:
+    """Flat images (grey level = id, label = id % 3), in both formats."""
+    tmp = tmp_path_factory.mktemp("shards")
+    x, y = encoded(N)
+    return {fmt: write_shards(tmp, fmt, x, y) for fmt in FORMATS}
+
+
+@pytest.fixture(scope="module")
+def textured(tmp_path_factory) -> dict[str, Path]:
+    """Random textures, label = id, in both formats."""
+    tmp = tmp_path_factory.mktemp("textured")
+    x = np.random.default_rng(0).integers(0, 256, (N, 8, 8, 3), dtype=np.uint8)
+    return {fmt: write_shards(tmp, fmt, x, np.arange(N)) for fmt in FORMATS}
+
+
+def eager(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """What augkit.stream loaded before it read shards lazily: every shard, concatenated."""
+    npz = sorted(folder.glob("shard-*.npz"))
+    if npz:
+        xs, ys = [], []
+        for path in npz:
+            with np.load(path) as data:
+                if len(data["x"]):
+                    xs.append(data["x"])
+                    ys.append(data["y"])
+        return np.concatenate(xs), np.concatenate(ys)
+    images, labels = [], []
+    for record in tf.data.TFRecordDataset([str(p) for p in sorted(folder.glob("*.tfrecord"))]):
+        features = tf.train.Example.FromString(record.numpy()).features.feature
+        images.append(tf.io.decode_png(features["image"].bytes_list.value[0]).numpy())
+        labels.append(features["label"].int64_list.value[0])
+    return np.stack(images), np.asarray(labels)
+
+
+def drain(ds) -> list[tuple[np.ndarray, ...]]:
+    return [tuple(np.asarray(t) for t in (b if isinstance(b, tuple) else (b,))) for b in ds]
+
+
+def ids(batches) -> list[int]:
+    return [int(v) for b in batches for v in b[0][:, 0, 0, 0]]
+
+
+class Reads:
+    """Counts the rows ShardArray reads (every read of image data goes through read())."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.calls: list[int] = []
+        original = ShardArray.read
+
+        def read(array, rows):
+            self.calls.append(len(np.asarray(rows).reshape(-1)))
+            return original(array, rows)
+
+        monkeypatch.setattr(ShardArray, "read", read)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.calls)
+
+
+# -- the same stream as the arrays ----------------------------------------------------------------
+# the tf backend reads through the same ShardArray.read: one format is enough there
+COMBOS = [("npz", "cv"), ("tfrecord", "cv"), ("npz", "tf")]
+
+
+@pytest.mark.parametrize("fmt, backend", COMBOS)
+def test_shard_stream_is_the_stream_of_the_concatenated_arrays(shards, fmt, backend):
+    x, y = eager(shards[fmt])
+    kwargs = {"pipeline": GEOMETRIC, "batch_size": 7, "seed": 11, "backend": backend, "epochs": 2}
+    lazy, arrays = drain(stream(shards[fmt], **kwargs)), drain(stream(x, y, **kwargs))
+    assert len(lazy) == len(arrays) == 14
+    for (li, ll), (ai, al) in zip(lazy, arrays):
+        np.testing.assert_array_equal(ll, al)
+        np.testing.assert_array_equal(li, ai)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_same_seed_same_stream_and_each_epoch_is_fresh(textured, fmt):
+    a = stream(textured[fmt], pipeline=GEOMETRIC, batch_size=8, seed=4)
+    b = stream(textured[fmt], pipeline=GEOMETRIC, batch_size=8, seed=4, num_parallel_calls=3)
+    epochs_a, epochs_b = [drain(a), drain(a)], [drain(b), drain(b)]
+    for ea, eb in zip(epochs_a, epochs_b):
+        for (ia, la), (ib, lb) in zip(ea, eb):
+            np.testing.assert_array_equal(ia, ib)
+            np.testing.assert_array_equal(la, lb)
+    first, second = ([int(v) for b in e for v in b[1]] for e in epochs_a)
+    assert sorted(first) == sorted(second) == list(range(N))
+    assert first != second  # a new order
+    by_id = [{int(label): img for b in e for img, label in zip(*b)} for e in epochs_a]
+    plain, _ = eager(textured[fmt])
+    changed = sum(not np.array_equal(by_id[0][i], by_id[1][i]) for i in range(N))
+    assert changed > N // 2  # new augmentation parameters in epoch 1
+    assert sum(not np.array_equal(by_id[0][i], plain[i]) for i in range(N)) > N // 2
+    other = drain(stream(textured[fmt], pipeline=GEOMETRIC, batch_size=8, seed=5))
+    assert [int(v) for b in other for v in b[1]] != first
+
+
+@pytest.mark.parametrize("fmt, backend", [("npz", "cv"), ("tfrecord", "cv"), ("tfrecord", "tf")])
+def test_labels_stay_aligned(shards, fmt, backend):
+    ds = stream(shards[fmt], pipeline=GEOMETRIC, batch_size=6, seed=2, backend=backend,
+                num_parallel_calls=4)
+    for _ in range(2):
+        seen = []
+        for images, labels in drain(ds):
+            grey = images[:, 0, 0, 0].astype(int)
+            assert (images == images[:, :1, :1, :1]).all()  # still flat: one image per row
+            np.testing.assert_array_equal(labels, grey % 3)
+            seen += grey.tolist()
+        assert sorted(seen) == list(range(N))
+    assert ds.class_names == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_validation_split_is_the_arrays_partition(shards, fmt):
+    x, y = eager(shards[fmt])
+    for subset in ("training", "validation"):
+        kwargs = {"pipeline": None, "batch_size": 64, "validation_split": 0.3,
+                  "subset": subset, "seed": 5, "shuffle": False}
+        (li, ll), = drain(stream(shards[fmt], **kwargs))
+        (ai, al), = drain(stream(x, y, **kwargs))
+        np.testing.assert_array_equal(li, ai)
+        np.testing.assert_array_equal(ll, al)
+    train = ids(drain(stream(shards[fmt], pipeline=None, validation_split=0.3,
+                             subset="training", seed=5)))
+    val = ids(drain(stream(shards[fmt], pipeline=None, validation_split=0.3,
+                           subset="validation", seed=5)))
+    assert sorted(train + val) == list(range(N)) and len(val) == int(0.3 * N)
+
+
+# -- memory: rows are read when their batch is built ------------------------------------------
+@pytest.mark.parametrize("fmt, backend", COMBOS)
+def test_rows_are_read_on_demand_never_whole_shards(tmp_path, monkeypatch, fmt, backend):
+    x, y = encoded(240)
+    folder = write_shards(tmp_path, fmt, x, y, shard_size=60)
+    reads = Reads(monkeypatch)
+    ds = stream(folder, pipeline=None, batch_size=2, num_parallel_calls=1, backend=backend)
+    assert reads.rows == 0  # building the stream reads headers only
+    it = iter(ds)
+    next(it)
+    assert 0 < reads.rows < 60  # the first batch came before a single shard's worth was read
+    assert max(reads.calls) == 2  # one batch per read
+    for _ in it:
+        pass
+    assert reads.rows == 240  # each row once per epoch: nothing is cached
+    drain(stream(folder, pipeline=GEOMETRIC, batch_size=4, backend=backend))
+    assert max(reads.calls) <= 4 * 16  # the cv backend reads a group of batches per call
+
+
+def test_only_headers_are_read_when_opening(shards, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("image data read while opening the shards")
+
+    monkeypatch.setattr("augkit.shard_reader.decode_png", forbidden)
+    monkeypatch.setattr(ShardArray, "read", forbidden)
+    for fmt in FORMATS:
+        x = open_shards(shards[fmt])
+        assert x.shape == (N, 8, 8, 3) and len(x.labels) == N
+
+
+# -- the array itself -------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_shard_array_indexing(shards, fmt):
+    x = open_shards(shards[fmt])
+    full, _ = eager(shards[fmt])
+    assert (len(x), x.shape, x.dtype, x.ndim) == (N, full.shape, np.uint8, 4)
+    np.testing.assert_array_equal(x.load(), full)
+    np.testing.assert_array_equal(x[7], full[7])
+    np.testing.assert_array_equal(x[-1], full[-1])
+    np.testing.assert_array_equal(x[3:40:5], full[3:40:5])
+    rows = np.array([[44, 0], [9, 9]])
+    np.testing.assert_array_equal(x[rows], full[rows])
+    with pytest.raises(TypeError, match="load"):
+        np.asarray(x)
+    with pytest.raises(IndexError):
+        x[N]
+
+
+def test_compressed_npz_shards_still_work(tmp_path):
+    x, y = encoded(10)
+    folder = tmp_path / "hand"
+    folder.mkdir()
+    np.savez_compressed(folder / "shard-00000-of-00002.npz", x=x[:6], y=y[:6])
+    np.savez(folder / "shard-00001-of-00002.npz", x=x[6:], y=y[6:])
+    np.testing.assert_array_equal(open_shards(folder)[[9, 0, 5]], x[[9, 0, 5]])
+    (images, labels), = drain(stream(folder, pipeline=None, batch_size=10, shuffle=False))
+    np.testing.assert_array_equal(images, x)
+    np.testing.assert_array_equal(labels, y)
+
+
+def test_train_data_keeps_shards_lazy(shards):
+    data = resolve_data(str(shards["npz"]), None)
+    assert isinstance(data.source[0], ShardArray)
+    assert data.class_names == ["0", "1", "2"] and data.size == N and data.in_dtype == "uint8"
+    np.testing.assert_array_equal(data.source[1], np.arange(N) % 3)
+
+
+# -- empty, failed and bad shards ---------------------------------------------------------------
+def _folder_with_a_failed_shard(root: Path) -> Path:
+    """Classes a, b, c of two images each; both of b's files are corrupt: with shards of 2,
+    the middle shard holds no image."""
+    for cls, grey in (("a", 10), ("b", 20), ("c", 30)):
+        (root / cls).mkdir(parents=True)
+        for k in range(2):
+            if cls == "b":
+                (root / cls / f"{k}.png").write_bytes(b"\x89PNG not really")
+            else:
+                Image.fromarray(np.full((8, 8, 3), grey + k, np.uint8)).save(root / cls / f"{k}.png")
+    return root
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_empty_shards_are_skipped(tmp_path, fmt):
+    src = _folder_with_a_failed_shard(tmp_path / "src")
+    out = tmp_path / "out"
+    augkit.expand(src, out, pipeline=augkit.Pipeline(), copies=0, format=fmt, shard_size=2,
+                  scheduler="synchronous")
+    assert len(list(out.glob("shard-*"))) >= 3
+    (images, labels), = drain(stream(out, pipeline=None, batch_size=8, shuffle=False))
+    assert images[:, 0, 0, 0].tolist() == [10, 11, 30, 31]
+    assert labels.tolist() == [0, 0, 2, 2]
+
+
+def test_npz_shards_of_different_sizes_are_refused(tmp_path):
+    for i, size in enumerate((8, 10)):
+        arrays = {"x": np.zeros((2, size, size, 3), np.uint8), "y": np.zeros(2, np.int64)}
+        (tmp_path / f"shard-0000{i}-of-00002.npz").write_bytes(npz_bytes(arrays))
+    with pytest.raises(augkit.InputError, match=r"shard-00001-of-00002\.npz: images of shape "
+                                                r"\(10, 10, 3\), but shard-00000.*one size"):
+        stream(tmp_path, pipeline=None)
+
+
+def test_tfrecord_images_of_different_sizes_are_refused(tmp_path):
+    for cls, size in (("a", 8), ("b", 12)):
+        (tmp_path / "src" / cls).mkdir(parents=True)
+        Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(tmp_path / "src" / cls / "0.png")
+    augkit.expand(tmp_path / "src", tmp_path / "out", pipeline=augkit.Pipeline(), copies=0,
+                  format="tfrecord", shard_size=1, scheduler="synchronous")
+    with pytest.raises(augkit.InputError, match=r"shard-00001-of-00002\.tfrecord: images of "
+                                                r"shape \(12, 12, 3\).*one size"):
+        stream(tmp_path / "out", pipeline=None)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_truncated_shard_is_named(tmp_path, shards, fmt):
+    out = tmp_path / fmt
+    out.mkdir()
+    for path in sorted(shards[fmt].glob("shard-*")):
+        (out / path.name).write_bytes(path.read_bytes())
+    victim = sorted(out.glob(f"shard-*.{fmt}"))[2]
+    victim.write_bytes(victim.read_bytes()[:-100])
+    with pytest.raises(augkit.InputError, match=str(victim).replace("\\", "\\\\")):
+        stream(out, pipeline=None)
+
+
+def test_garbage_npz_shard_is_named(tmp_path):
+    (tmp_path / "shard-00000-of-00001.npz").write_bytes(b"PK\x03\x04 not a zip at all")
+    with pytest.raises(augkit.InputError, match=r"shard-00000-of-00001\.npz: not a readable"):
+        stream(tmp_path, pipeline=None)
+
+
+def test_a_corrupt_image_in_a_tfrecord_fails_the_iteration_naming_file_and_record(tmp_path,
+                                                                                 shards):
+    out = tmp_path / "bad"
+    out.mkdir()
+    for path in sorted(shards["tfrecord"].glob("shard-*")):
+        (out / path.name).write_bytes(path.read_bytes())
+    victim = sorted(out.glob("*.tfrecord"))[1]
+    data = bytearray(victim.read_bytes())
+    idat = data.index(b"IDAT")  # first record's pixel data: break it, keep the size
+    data[idat + 4:idat + 12] = b"\xff" * 8
+    victim.write_bytes(bytes(data))
+    ds = stream(out, pipeline=None, batch_size=N, shuffle=False, backend="cv")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"{victim.name}, record 0: not a "
+                                                             rf"readable image"):
+        drain(ds)
+
+
+def test_a_shard_rewritten_after_the_stream_was_built_is_refused(tmp_path):
+    x, y = encoded(16)
+    folder = write_shards(tmp_path, "npz", x, y)
+    ds = stream(folder, pipeline=None, batch_size=4)
+    victim = min(folder.glob("shard-*.npz"))
+    stat = victim.stat()
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="changed since the stream was built"):
+        drain(ds)
+
+
+def test_float_shards_outside_the_value_range_fail_naming_the_shard(tmp_path):
+    arrays = {"x": np.full((4, 8, 8, 3), 2.0, np.float32), "y": np.arange(4)}
+    (tmp_path / "shard-00000-of-00001.npz").write_bytes(npz_bytes(arrays))
+    assert drain(stream(tmp_path, pipeline=None, batch_size=4))[0][0].max() == 2.0
+    ds = stream(tmp_path, pipeline=GEOMETRIC, batch_size=4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"shard-00000-of-00001\.npz: float "
+                                                             r"values span \[2, 2\]"):
+        drain(ds)
+
+
+def test_integer_shards_are_read_as_uint8_and_checked(tmp_path):
+    x, y = encoded(6)
+    (tmp_path / "shard-00000-of-00002.npz").write_bytes(npz_bytes({"x": x[:3].astype(np.int64),
+                                                                   "y": y[:3]}))
+    (tmp_path / "shard-00001-of-00002.npz").write_bytes(npz_bytes({"x": x[3:].astype(np.int64),
+                                                                   "y": y[3:]}))
+    (images, _), = drain(stream(tmp_path, pipeline=None, batch_size=6, shuffle=False))
+    assert images.dtype == np.uint8
+    np.testing.assert_array_equal(images, x)
+    bad = x[3:].astype(np.int64)
+    bad[1] = 300
+    (tmp_path / "shard-00001-of-00002.npz").write_bytes(npz_bytes({"x": bad, "y": y[3:]}))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"shard-00001-of-00002\.npz: "
+                                                             r"integer images outside"):
+        drain(stream(tmp_path, pipeline=None, batch_size=6))
+
+
+def test_arguments_keep_their_array_meaning(shards):
+    with pytest.raises(ValueError, match="on_error='skip' applies to folder sources"):
+        stream(shards["npz"], pipeline=None, on_error="skip")
+    with pytest.raises(ValueError, match="labels"):
+        stream(shards["npz"], np.arange(N), pipeline=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about
+        ds = stream(shards["tfrecord"], pipeline=None, drop_remainder=True, batch_size=10)
+    assert ds.element_spec[0].shape.as_list() == [10, 8, 8, 3] and len(ds) == 4
