@@ -52,9 +52,13 @@ class Options:
     parallel: int
     deterministic: bool
 
-    def steps(self, n: int) -> int:
-        """Batches per epoch for ``n`` items."""
-        return n // self.batch_size if self.drop_remainder else math.ceil(n / self.batch_size)
+    def steps(self, n: int, what: str = "items") -> int:
+        """Batches per epoch for ``n`` items; ``InputError`` if that is none."""
+        steps = n // self.batch_size if self.drop_remainder else math.ceil(n / self.batch_size)
+        if steps == 0:
+            raise InputError(f"{n} {what} make no full batch of {self.batch_size} with "
+                             f"drop_remainder=True")
+        return steps
 
     def out_dtype(self, in_dtype: str) -> str:
         natural = self.pipeline.output_dtype(in_dtype) if self.pipeline else in_dtype
@@ -112,6 +116,28 @@ def epoch_items(n: int, epoch: tf.Tensor, opts: Options, graph_only: bool = Fals
     return tf.ensure_shape(items, (n,))
 
 
+
+
+def index_batches(items: np.ndarray, opts: Options, steps: int, rows: int,
+                  graph_only: bool = False) -> tuple[tf.data.Dataset, tf.Variable | None]:
+    """Every epoch's source rows in batches of ``rows``, each zipped with its epoch number.
+
+    ``items`` are the source rows this stream covers (after any validation split); each epoch
+    visits them in :func:`epoch_items` order, cut to ``steps`` full batches with
+    ``drop_remainder``. Returns the data set of ``(rows, epoch)`` and the epoch counter (see
+    :func:`epoch_numbers`).
+    """
+    n, items_t = len(items), tf.constant(items, tf.int64)
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        idx = tf.gather(items_t, epoch_items(n, epoch, opts, graph_only=graph_only))
+        if opts.drop_remainder:
+            idx = idx[: steps * opts.batch_size]
+        chunks = tf.data.Dataset.from_tensor_slices(idx).batch(rows)
+        return tf.data.Dataset.zip((chunks, tf.data.Dataset.from_tensors(epoch).repeat()))
+
+    epochs, counter = epoch_numbers(opts)
+    return epochs.flat_map(one_epoch), counter
 
 
 def split_tail(pipeline: Pipeline | None) -> tuple[Pipeline | None, Pipeline | None]:
@@ -269,13 +295,10 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
                   service: str | None, job_name: str | None) -> tf.data.Dataset:
     n, batch = len(items), opts.batch_size
     steps = opts.steps(n)
-    if steps == 0:
-        raise InputError(f"{n} items make no full batch of {batch} with drop_remainder=True")
     in_dtype = str(x.dtype)
     out_dtype = opts.out_dtype(in_dtype)
     out_shape = (*opts.out_size(x.shape[1], x.shape[2]), x.shape[3])
     batch_dim = batch if opts.drop_remainder else None
-    items_t = tf.constant(items, tf.int64)
     y_t = tf.constant(y) if y is not None else None
     x_t = tf.constant(x) if (opts.backend == "tf" or service) else None
     pipe, seed = opts.pipeline, opts.seed
@@ -342,17 +365,9 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
             ds = ds.concatenate(last.take(tf.cast(rows > full, tf.int64)))
         return ds
 
-    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        # The epoch's whole order in one vectorized call; batches then carry source rows.
-        idx = tf.gather(items_t, epoch_items(n, epoch, opts, graph_only=service is not None))
-        if opts.drop_remainder:
-            idx = idx[: steps * batch]
-        chunks = tf.data.Dataset.from_tensor_slices(idx).batch(batch * group)
-        return tf.data.Dataset.zip((chunks, tf.data.Dataset.from_tensors(epoch).repeat()))
-
-    epochs, counter = epoch_numbers(opts)
-    ds = epochs.flat_map(one_epoch).map(chunk_at, num_parallel_calls=opts.parallel,
-                                        deterministic=opts.deterministic)
+    # The epoch's whole order in one vectorized call; the calls then carry source rows.
+    ds, counter = index_batches(items, opts, steps, batch * group, graph_only=service is not None)
+    ds = ds.map(chunk_at, num_parallel_calls=opts.parallel, deterministic=opts.deterministic)
     if group > 1:
         ds = ds.flat_map(split_chunk)
     ds = distribute(ds, opts, service, job_name)

@@ -19,7 +19,6 @@ import numpy as np
 import tensorflow as tf
 
 from augkit.decode import FileDecoder, check_size
-from augkit.errors import InputError
 from augkit.io import COLOR_MODES
 from augkit.sources import FileSource, scan_directory
 from augkit.stream_core import (DEFAULT_IMAGE_SIZE, Options, augment_batch, epoch_items,
@@ -57,10 +56,7 @@ def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
                           crop_to_aspect_ratio=crop_to_aspect_ratio, max_pixels=max_pixels,
                           on_error=on_error)
     n = len(items)
-    steps = opts.steps(n)
-    if steps == 0:
-        raise InputError(f"{n} files make no full batch of {opts.batch_size} with "
-                         f"drop_remainder=True")
+    steps = opts.steps(n, "files")
     channels = COLOR_MODES[color_mode]
     out_shape = (*opts.out_size(*size), channels)
     source_index = tf.constant(items, tf.int64)  # augmentation index: the file's own number

@@ -19,15 +19,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from augkit.errors import InputError
 from augkit.shard_reader import ShardArray
 from augkit.stream_core import (
     Options,
     array_stream,
     augment_batch,
-    epoch_items,
-    epoch_numbers,
     finish,
+    index_batches,
 )
 
 __all__ = ["shard_stream"]
@@ -40,11 +38,8 @@ def shard_stream(x: ShardArray, y: np.ndarray | None, items: np.ndarray,
         return array_stream(x, y, items, opts, None, None)
     n, batch = len(items), opts.batch_size
     steps = opts.steps(n)
-    if steps == 0:
-        raise InputError(f"{n} items make no full batch of {batch} with drop_remainder=True")
     in_dtype = str(x.dtype)
     out_shape = (*opts.out_size(x.shape[1], x.shape[2]), x.shape[3])
-    items_t = tf.constant(items, tf.int64)
     y_t = tf.constant(y) if y is not None else None
 
     def batch_at(idx: tf.Tensor, epoch: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
@@ -54,14 +49,6 @@ def shard_stream(x: ShardArray, y: np.ndarray | None, items: np.ndarray,
         images, labels = augment_batch(images, idx, epoch, opts, in_dtype, out_shape, labels)
         return images if y_t is None else (images, labels)
 
-    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        idx = tf.gather(items_t, epoch_items(n, epoch, opts))
-        if opts.drop_remainder:
-            idx = idx[: steps * batch]
-        batches = tf.data.Dataset.from_tensor_slices(idx).batch(batch)
-        return tf.data.Dataset.zip((batches, tf.data.Dataset.from_tensors(epoch).repeat()))
-
-    epochs, counter = epoch_numbers(opts)
-    ds = epochs.flat_map(one_epoch).map(batch_at, num_parallel_calls=opts.parallel,
-                                        deterministic=opts.deterministic)
+    ds, counter = index_batches(items, opts, steps, batch)
+    ds = ds.map(batch_at, num_parallel_calls=opts.parallel, deterministic=opts.deterministic)
     return finish(ds, opts, steps, counter)

@@ -31,8 +31,7 @@ import tensorflow as tf
 
 from augkit.errors import InputError
 from augkit.pipeline import Pipeline
-from augkit.stream_core import (Options, distribute, epoch_items, epoch_numbers, finish,
-                                split_tail)
+from augkit.stream_core import Options, distribute, finish, index_batches, split_tail
 from augkit.targets import TargetSettings
 from augkit.targets import cv as tcv
 
@@ -95,14 +94,11 @@ def target_stream(x: np.ndarray, y: np.ndarray | None, targets: dict[str, Any],
     """The data set of an array source with targets (elements: dicts, see the module doc)."""
     n, batch = len(items), opts.batch_size
     steps = opts.steps(n)
-    if steps == 0:
-        raise InputError(f"{n} items make no full batch of {batch} with drop_remainder=True")
     pipe, seed = opts.pipeline, opts.seed
     in_dtype = str(x.dtype)
     out_dtype = opts.out_dtype(in_dtype)
     out_shape = (*opts.out_size(x.shape[1], x.shape[2]), x.shape[3])
     batch_dim = batch if opts.drop_remainder else None
-    items_t = tf.constant(items, tf.int64)
     y_t = tf.constant(y) if y is not None else None
     masks = targets.get("masks")
     boxes, points = targets.get("bboxes"), targets.get("keypoints")
@@ -200,15 +196,7 @@ def target_stream(x: np.ndarray, y: np.ndarray | None, targets: dict[str, Any],
                     element[lab] = pos.with_values(tf.gather(label_t[lab], pos.values))
         return element
 
-    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        idx = tf.gather(items_t, epoch_items(n, epoch, opts, graph_only=service is not None))
-        if opts.drop_remainder:
-            idx = idx[: steps * batch]
-        batches = tf.data.Dataset.from_tensor_slices(idx).batch(batch)
-        return tf.data.Dataset.zip((batches, tf.data.Dataset.from_tensors(epoch).repeat()))
-
-    epochs, counter = epoch_numbers(opts)
-    ds = epochs.flat_map(one_epoch).map(batch_at, num_parallel_calls=opts.parallel,
-                                        deterministic=opts.deterministic)
+    ds, counter = index_batches(items, opts, steps, batch, graph_only=service is not None)
+    ds = ds.map(batch_at, num_parallel_calls=opts.parallel, deterministic=opts.deterministic)
     ds = distribute(ds, opts, service, job_name)
     return finish(ds, opts, steps, counter)
