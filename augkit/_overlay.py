@@ -195,7 +195,7 @@ def draw(tile: np.ndarray, m: Marks, palette: Palette) -> np.ndarray:
             cv2.line(out, (cx - r - 1, cy + r + 1), (cx + r + 1, cy - r - 1), colour, 1,
                      cv2.LINE_8)
     if m.box_text is not None:
-        for (x0, y0, x1), text, key in zip(corners, m.box_text, m.box_keys):
+        for (x0, y0, _x1), text, key in zip(corners, m.box_text, m.box_keys):
             _label(out, text, x0, y0, palette.colour(key), t)
     return out
 

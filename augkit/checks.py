@@ -10,13 +10,14 @@ not augmentation randomness, which stays in :mod:`augkit.rng`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from augkit.errors import InputError
 from augkit.checks_mixing import labels_for, mixed_labels_problem, mixes, per_sample_part
+from augkit.errors import InputError
 from augkit.pipeline import Pipeline
 
 #: cv vs tf: largest allowed difference, in uint8 levels (float: the same fraction of the span).

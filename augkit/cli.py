@@ -12,7 +12,8 @@ traceback. A failed ``augkit check`` exits with status 1.
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import click
 

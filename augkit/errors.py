@@ -16,4 +16,5 @@ class SpecError(ValueError):
 
 
 class InputError(ValueError):
-    """Data handed to augkit is unusable: wrong shape or dtype, out-of-range values, corrupt files."""
+    """Data handed to augkit is unusable: wrong shape or dtype, out-of-range values, corrupt
+    files."""

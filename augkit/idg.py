@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -117,7 +117,7 @@ class Iterator(keras.utils.PyDataset):
         """Restart the endless iteration at the first batch of the current epoch."""
         self.batch_index = 0
 
-    def __iter__(self) -> "Iterator":
+    def __iter__(self) -> Iterator:
         return self
 
     def __next__(self) -> Any:
@@ -279,8 +279,9 @@ class FileIterator(Iterator):
     """
 
     def _set_processing(self, gen: Any, target_size: Any, color_mode: str,
-                        class_mode: str | None, data_format: str | None, save_to_dir: str | None, save_prefix: str,
-                        save_format: str, subset: str | None, interpolation: str,
+                        class_mode: str | None, data_format: str | None,
+                        save_to_dir: str | None, save_prefix: str, save_format: str,
+                        subset: str | None, interpolation: str,
                         keep_aspect_ratio: bool, dtype: Any, max_pixels: int | None) -> None:
         if class_mode not in self.allowed_class_modes:
             raise ValueError(f"Invalid class_mode: {class_mode}; expected one of: "

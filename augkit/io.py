@@ -31,8 +31,9 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Iterator
 from importlib import resources
-from typing import Iterator, Union
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps

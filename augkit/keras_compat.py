@@ -1,17 +1,20 @@
 """``Pipeline.from_keras``: Keras ``ImageDataGenerator`` augmentation arguments, Keras' meaning.
 
-| argument | augkit op | meaning kept from Keras |
-|---|---|---|
-| rotation_range | rotate | degrees, uniform in [-r, r] |
-| width_shift_range | translate (x) | float < 1: fraction of width; >= 1: pixels; int n: integer pixels from (-n, n) with Keras' sign trick; list: a random element with a random sign |
-| height_shift_range | translate (y) | as width, vertically |
-| shear_range | shear | degrees, uniform in [-s, s] |
-| zoom_range | zoom | float z: [1 - z, 1 + z]; pair: [low, high]; x and y drawn independently; > 1 zooms out |
-| channel_shift_range | channel_shift | pixel units, one offset for all channels, clipped to the image's min/max |
-| brightness_range | brightness | pair of factors |
-| horizontal_flip / vertical_flip | flip_horizontal / flip_vertical | p = 0.5 |
-| fill_mode, cval | pipeline settings | default "nearest" |
-| rescale | rescale | applied after augmentation, as Keras does |
+Argument -> augkit op: meaning kept from Keras.
+
+- ``rotation_range`` -> rotate: degrees, uniform in [-r, r]
+- ``width_shift_range`` -> translate (x): float < 1: fraction of width; >= 1: pixels; int n:
+  integer pixels from (-n, n) with Keras' sign trick; list: a random element with a random sign
+- ``height_shift_range`` -> translate (y): as width, vertically
+- ``shear_range`` -> shear: degrees, uniform in [-s, s]
+- ``zoom_range`` -> zoom: float z: [1 - z, 1 + z]; pair: [low, high]; x and y drawn
+  independently; > 1 zooms out
+- ``channel_shift_range`` -> channel_shift: pixel units, one offset for all channels, clipped to
+  the image's min/max
+- ``brightness_range`` -> brightness: pair of factors
+- ``horizontal_flip`` / ``vertical_flip`` -> flip_horizontal / flip_vertical: p = 0.5
+- ``fill_mode``, ``cval`` -> pipeline settings: default "nearest"
+- ``rescale`` -> rescale: applied after augmentation, as Keras does
 
 The one deliberate difference: ``width_shift_range`` moves pixels horizontally and
 ``height_shift_range`` vertically. Keras' class swaps them (keras-team/keras#17398,
@@ -23,7 +26,8 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from augkit.errors import SpecError
 from augkit.ops import geometric as g

@@ -15,7 +15,6 @@ from augkit.errors import InputError
 from augkit.kernels.tf import TF, warp
 
 
-
 def _as_int64(value: Any, name: str) -> Any:
     if isinstance(value, (tf.Tensor, tf.Variable)):
         return tf.cast(value, tf.int64)

@@ -11,8 +11,9 @@ import difflib
 import math
 import numbers
 import reprlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from augkit.errors import SpecError
 

@@ -6,8 +6,9 @@ namespace (numpy for ``cv``, TensorFlow for ``tf``); only the warp and a few ker
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,13 +93,13 @@ class Pipeline:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def default(cls) -> "Pipeline":
+    def default(cls) -> Pipeline:
         """The default pipeline: rotation ±15°, shifts ±0.1, zoom ±0.1, horizontal flip."""
         return cls.from_keras(rotation_range=15, width_shift_range=0.1, height_shift_range=0.1,
                               zoom_range=0.1, horizontal_flip=True)
 
     @classmethod
-    def from_keras(cls, **kwargs: Any) -> "Pipeline":
+    def from_keras(cls, **kwargs: Any) -> Pipeline:
         """Build from Keras ``ImageDataGenerator`` augmentation arguments.
 
         See :func:`augkit.keras_compat.from_keras` for the argument table.
@@ -108,7 +109,7 @@ class Pipeline:
         return from_keras(cls, **kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Pipeline":
+    def from_dict(cls, d: dict) -> Pipeline:
         """Build and validate a pipeline from its dict form (see ``docs/spec.md``)."""
         from augkit.spec import pipeline_from_dict
 
@@ -127,7 +128,7 @@ class Pipeline:
         save(self, path)
 
     @classmethod
-    def from_albumentations(cls, compose: Any) -> "Pipeline":
+    def from_albumentations(cls, compose: Any) -> Pipeline:
         """Convert an albumentations ``Compose`` (see ``docs/albumentations.md``)."""
         from augkit.albu_reverse import from_albumentations
 
@@ -342,7 +343,7 @@ class Pipeline:
         return augment(self, images, labels, given, seed=seed, backend=backend, index=index,
                        epoch=epoch)
 
-    def value_only(self) -> "Pipeline":
+    def value_only(self) -> Pipeline:
         """The pipeline's value-range ops (``rescale``, ``normalize``) alone, in order.
 
         They always apply (``p=1``) and are the only ops that change the value range, so

@@ -4,9 +4,10 @@
 shape and dtype (the ``.npy`` header inside an ``.npz``, :mod:`augkit.shard_npz`; for
 TFRecord, both ends of every record, :mod:`augkit.shard_tfrecord`), plus the labels and class
 names — and returns a :class:`ShardArray`: an ``(N, H, W, C)`` array whose rows are the
-shards' images in shard order, read from disk only when indexed (``x[rows]``). ``.npz`` shards are uncompressed zips, so
-a row is one positioned read at a known offset; a TFRecord row is one read of its PNG and one
-decode. Nothing is cached: memory holds what was asked for, never the data set.
+shards' images in shard order, read from disk only when indexed (``x[rows]``). ``.npz`` shards
+are uncompressed zips, so a row is one positioned read at a known offset; a TFRecord row is one
+read of its PNG and one decode. Nothing is cached: memory holds what was asked for, never the
+data set.
 
 :func:`path_kind` and :func:`load_arrays` are the one dispatch of path sources shared by
 :func:`augkit.stream` and ``augkit train``. No TensorFlow here.
@@ -400,5 +401,5 @@ def open_shards(folder: Any) -> ShardArray:
     out_dtype = np.float32 if dtype.kind == "f" else np.uint8
     starts = np.r_[0, np.cumsum(counts)].astype(np.int64)
     png = (np.concatenate(offsets), np.concatenate(lengths)) if kind == "tfrecord" else None
-    return ShardArray(_Files(shards, row_shape), starts, (int(starts[-1]), *row_shape), out_dtype, kind,
-                      np.concatenate(ys), names, png)
+    return ShardArray(_Files(shards, row_shape), starts, (int(starts[-1]), *row_shape), out_dtype,
+                      kind, np.concatenate(ys), names, png)

@@ -9,9 +9,9 @@ recursively, class names sorted).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class FileSource:
         """The absolute path of file ``i``."""
         return self.root / self.paths[i]
 
-    def subset(self, indices: np.ndarray) -> "FileSource":
+    def subset(self, indices: np.ndarray) -> FileSource:
         """The files at ``indices``, in that order."""
         idx = np.asarray(indices, dtype=np.int64)
         return FileSource(self.root, tuple(self.paths[i] for i in idx), self.labels[idx],

@@ -21,8 +21,16 @@ import tensorflow as tf
 from augkit.decode import FileDecoder, check_size
 from augkit.io import COLOR_MODES
 from augkit.sources import FileSource, scan_directory
-from augkit.stream_core import (DEFAULT_IMAGE_SIZE, Options, augment_batch, epoch_items,
-                                epoch_numbers, finish, mixing_label_mode, split)
+from augkit.stream_core import (
+    DEFAULT_IMAGE_SIZE,
+    Options,
+    augment_batch,
+    epoch_items,
+    epoch_numbers,
+    finish,
+    mixing_label_mode,
+    split,
+)
 
 
 def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,

@@ -1,4 +1,5 @@
-"""Streams of ``augkit expand`` shard folders, read lazily (:class:`augkit.shard_reader.ShardArray`).
+"""Streams of ``augkit expand`` shard folders, read lazily
+(:class:`augkit.shard_reader.ShardArray`).
 
 A shard folder is an array source whose rows are read from disk when their batch is built, so
 the stream is exactly the stream of the concatenated arrays — same order, same augmentation,

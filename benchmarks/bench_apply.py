@@ -496,7 +496,8 @@ def environment():
                cpu_count=os.cpu_count(), numpy=np.__version__)
     try:
         with open("/proc/cpuinfo") as f:
-            env["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), None)
+            env["cpu"] = next((line.split(":", 1)[1].strip() for line in f
+                               if line.startswith("model name")), None)
     except OSError:
         pass
     for mod in ("cv2", "tensorflow", "keras", "albumentations", "scipy", "augkit"):

@@ -187,7 +187,8 @@ def main() -> None:
     seconds = time.perf_counter() - started
 
     settings = {"size": SIZE, "test_fraction": TEST_FRACTION, "split_seed": SPLIT_SEED,
-                "moved": MOVED, "moved_seed": MOVED_SEED, "augment": AUGMENT, "cnn": CNN, "head_lr": HEAD_LR,
+                "moved": MOVED, "moved_seed": MOVED_SEED, "augment": AUGMENT, "cnn": CNN,
+                "head_lr": HEAD_LR,
                 "seeds": seeds, "epochs": args.epochs, "few_epochs": args.few_epochs,
                 "shots": args.shots, "augkit": augkit.__version__,
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores",

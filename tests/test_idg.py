@@ -306,7 +306,7 @@ def test_flow_matches_keras_statistics_on_pixels():
     assert abs(ours.mean() - theirs.mean()) < 0.03 * theirs.mean()
 
 
-# -- arguments --------------------------------------------------------------------------------------
+# -- arguments -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs", [
     dict(data_format="channels_middle"), dict(validation_split=1.5), dict(zoom_range="big"),
     dict(zoom_range=[0.5, 1.0, 2.0]), dict(brightness_range=1.2), dict(rotation_range=-5),

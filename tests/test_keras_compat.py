@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import augkit
-from augkit import SpecError
+from augkit import SpecError, rng
 from augkit import ops as O
-from augkit import rng
 from augkit.kernels.cv import NP
 
 N_SEEDS = 2000

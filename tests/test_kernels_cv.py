@@ -1,4 +1,5 @@
-"""The cv warp kernel's fast paths give exactly what one plain ``cv2.warpAffine`` per image gives."""
+"""The cv warp kernel's fast paths give exactly what one plain ``cv2.warpAffine`` per image
+gives."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def _images(n: int = 4, seed: int = 0, dtype=np.float32) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _model(pipeline: augkit.Pipeline, seed: int = 1) -> "keras.Model":
+def _model(pipeline: augkit.Pipeline, seed: int = 1) -> keras.Model:
     return keras.Sequential([
         keras.Input((SIZE, SIZE, 3)),
         pipeline.as_layer(seed=seed, value_range=PIXELS),

@@ -167,7 +167,7 @@ def test_import_augkit_does_not_discover_plugins(tmp_path):
     assert result.stdout.split() == ["True", "False"], result.stderr
 
 
-# -- options and input specs -------------------------------------------------------------------------
+# -- options and input specs -----------------------------------------------------------------------
 def test_split_options_routes_build_and_train_options_and_rejects_typos():
     transfer = M.get("transfer")
     build, train = transfer.split_options({"backbone": "VGG16", "fine_tune_layers": 4,
@@ -216,7 +216,7 @@ def test_check_input_range_names_both_ranges_and_a_rescale_that_fixes_it(expecte
     M.check_input_range(exp, (got[0] * scale + offset, got[1] * scale + offset))
 
 
-# -- bncnn -------------------------------------------------------------------------------------------
+# -- bncnn -----------------------------------------------------------------------------------------
 def _stream(n=16, size=32, classes=3):
     """uint8 images, labels, and an augmented stream of them rescaled to [0, 1] (one epoch)."""
     rng = np.random.default_rng(0)

@@ -36,7 +36,7 @@ def _stream(n=16, size=32, classes=3):
                                batch_size=8, dtype="float32")
 
 
-# -- transfer: preprocessing and weights (no backbone weights needed) ---------------------------------
+# -- transfer: preprocessing and weights (no backbone weights needed) ------------------------------
 @pytest.mark.parametrize("family", ["VGG16", "ResNet50", "InceptionV3", "MobileNetV2",
                                     "EfficientNetB0"])
 def test_each_family_gets_its_own_preprocess_input(family):
@@ -157,7 +157,7 @@ def test_transfer_rejects_bad_options(tmp_path):
         build(3, (32, 32, 3), backbone="InceptionV3", weights=None)
 
 
-# -- transfer: building, two-phase training, saving --------------------------------------------------
+# -- transfer: building, two-phase training, saving ------------------------------------------------
 def _phase_recorder():
     """A callback recording, at the start of each fit call, what trains and at which rate."""
     import keras

@@ -193,7 +193,8 @@ def test_spec_round_trip_and_validation(tmp_path):
     path = tmp_path / "p.yaml"
     pipe.save(path)
     assert augkit.load(path) == pipe
-    for bad, match in [({"op": "randaugment", "magnitude": 31}, r"magnitude: got 31.*num_magnitude_bins - 1 = 30"),
+    for bad, match in [({"op": "randaugment", "magnitude": 31},
+                        r"magnitude: got 31.*num_magnitude_bins - 1 = 30"),
                        ({"op": "randaugment", "num_ops": 0}, "num_ops: got 0"),
                        ({"op": "randaugment", "magnitude": 2.5}, "magnitude: got 2.5"),
                        ({"op": "trivialaugment", "num_magnitude_bins": 1}, "num_magnitude_bins"),

@@ -39,7 +39,7 @@ def drain(ds) -> list:
 
 def by_label(batches) -> dict:
     """label -> image, over one pass."""
-    return {int(l): img for images, labels in batches for img, l in zip(images, labels)}
+    return {int(label): img for images, labels in batches for img, label in zip(images, labels)}
 
 
 @pytest.mark.parametrize("backend", ["cv", "tf"])

@@ -248,7 +248,8 @@ def _folder_with_a_failed_shard(root: Path) -> Path:
             if cls == "b":
                 (root / cls / f"{k}.png").write_bytes(b"\x89PNG not really")
             else:
-                Image.fromarray(np.full((8, 8, 3), grey + k, np.uint8)).save(root / cls / f"{k}.png")
+                img = np.full((8, 8, 3), grey + k, np.uint8)
+                Image.fromarray(img).save(root / cls / f"{k}.png")
     return root
 
 

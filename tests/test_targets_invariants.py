@@ -12,9 +12,10 @@ with these measured tolerances:
   (keypoints within half a pixel of the right or bottom edge aside: albumentations keeps
   ``0 <= x < w``, augkit the pixels' area ``-0.5 <= x <= w - 0.5``); masks identical for
   flips, zoom, shear, translate, and for rotate on at least 99.5 % of the pixels (measured:
-  99.87 %), each other one next to its class (OpenCV's warp rounds coordinates to 1/32 px, so near-ties can go
-  either way). Masks are compared with ``fill_mode="constant"``: albumentations mirrors or
-  replicates masks with the other border modes, augkit fills them with ``mask_fill``;
+  99.87 %), each other one next to its class (OpenCV's warp rounds coordinates to 1/32 px, so
+  near-ties can go either way). Masks are compared with ``fill_mode="constant"``:
+  albumentations mirrors or replicates masks with the other border modes, augkit fills them
+  with ``mask_fill``;
 - random_resized_crop (whole image) and crop_and_pad (whole-pixel sides): boxes within 1e-4 px;
   keypoints within ``|s - 1| / 2`` px, ``s`` the resize factor (albumentations scales keypoints
   about the image corner, augkit about pixel centres as its image warp does); masks differ on

@@ -1,5 +1,9 @@
-import numpy as np, augkit
+import numpy as np
+
+import augkit
 from augkit.expansion import expand
+
+
 def test_value_only_and_npz_original(tmp_path):
     pipe = augkit.Pipeline.from_keras(rotation_range=20, horizontal_flip=True, rescale=1 / 255)
     vo = pipe.value_only()

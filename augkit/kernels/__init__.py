@@ -7,7 +7,8 @@ registered for both backends; ``augkit.kernels.cv`` (numpy + OpenCV) and ``augki
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from augkit.errors import SpecError
 
@@ -30,13 +31,11 @@ def kernel(op: str, backends: tuple[str, ...] | str, target: str = "image") -> C
 def load_backend(backend: str) -> Any:
     """Import a backend's module (registering its kernels) and return its math namespace."""
     if backend == "cv":
-        from augkit.kernels import common, cv, targets  # noqa: F401
-        from augkit.kernels import mixing, policies, tone  # noqa: F401
+        from augkit.kernels import common, cv, mixing, policies, targets, tone  # noqa: F401  # noqa: F401
 
         return cv.NP
     if backend == "tf":
-        from augkit.kernels import common, targets, tf  # noqa: F401
-        from augkit.kernels import mixing, policies, tone  # noqa: F401
+        from augkit.kernels import common, mixing, policies, targets, tf, tone  # noqa: F401  # noqa: F401
 
         return tf.TF
     raise SpecError(f"backend: got {backend!r}; allowed: one of 'cv', 'tf'")

@@ -2,8 +2,9 @@
 
 The warp runs ``cv2.warpAffine`` per image (OpenCV releases the GIL, so chunks of a large batch
 run on threads; a 3-channel image of 64×64 pixels or more is warped as 4 channels, which OpenCV
-vectorizes, with identical results); pure flips take an exact numpy fast path; nearest interpolation is a numpy
-gather that reproduces TensorFlow's coordinate arithmetic so the backends agree exactly.
+vectorizes, with identical results); pure flips take an exact numpy fast path; nearest
+interpolation is a numpy gather that reproduces TensorFlow's coordinate arithmetic so the
+backends agree exactly.
 """
 
 from __future__ import annotations
@@ -289,8 +290,9 @@ def warp_mask(masks: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, 
     The source pixel is the image's nearest gather's (TensorFlow's coordinate arithmetic, see
     :func:`_nearest_gather`), so both backends pick the same one; flips take the exact
     reversal path. Per image, on the warp threads, with one flat ``np.take`` from the mask and
-    a trailing ``fill`` entry: ~4× faster than the batched gather at 224 px. ``round_away(v)`` is a valid index exactly when
-    ``v > -0.5`` and ``floor(v + 0.5) < size``, and equals ``floor(v + 0.5)`` then.
+    a trailing ``fill`` entry: ~4× faster than the batched gather at 224 px. ``round_away(v)``
+    is a valid index exactly when ``v > -0.5`` and ``floor(v + 0.5) < size``, and equals
+    ``floor(v + 0.5)`` then.
     """
     n, h, w, k = masks.shape
     oh, ow = int(out_size[0]), int(out_size[1])

@@ -9,11 +9,27 @@ trivialaugment) and batch-level label mixing (mixup, cutmix).
 
 from augkit.ops.adapters import Albumentations
 from augkit.ops.base import GeometricOp, Op, available, get, register
-from augkit.ops.color import (Brightness, ChannelShift, Contrast, Gamma, Hue, Normalize,
-                              Rescale, Saturation)
+from augkit.ops.color import (
+                              Brightness,
+                              ChannelShift,
+                              Contrast,
+                              Gamma,
+                              Hue,
+                              Normalize,
+                              Rescale,
+                              Saturation,
+)
 from augkit.ops.erase import Erasing
-from augkit.ops.geometric import (CropAndPad, FlipHorizontal, FlipVertical, RandomResizedCrop,
-                                  Rotate, Shear, Translate, Zoom)
+from augkit.ops.geometric import (
+                              CropAndPad,
+                              FlipHorizontal,
+                              FlipVertical,
+                              RandomResizedCrop,
+                              Rotate,
+                              Shear,
+                              Translate,
+                              Zoom,
+)
 from augkit.ops.mixing import CutMix, MixUp
 from augkit.ops.noise import GaussianBlur, GaussianNoise
 from augkit.ops.policies import RandAugment, TrivialAugment

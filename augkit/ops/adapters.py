@@ -13,7 +13,6 @@ from augkit.errors import SpecError
 from augkit.ops.base import Op, register
 from augkit.params import Anything, closest, fail
 
-
 # Transforms that change the value range or dtype (augkit's rescale/normalize do that, with the
 # range tracked) or that run arbitrary code.
 _REFUSED = frozenset({"Normalize", "ToFloat", "FromFloat", "Lambda", "ToTensorV2"})
@@ -44,8 +43,8 @@ class Albumentations(Op):
     Each sample's transform is seeded from augkit's per-sample key, so results follow the
     seeding contract. The transform must keep the image shape. It always receives uint8 (the
     current value range mapped onto [0, 255]), the one dtype every albumentations transform
-    accepts; in a float pipeline this op therefore quantizes to 256 levels. Its own ``p`` is forced to 1;
-    augkit's ``p`` decides which samples it touches.
+    accepts; in a float pipeline this op therefore quantizes to 256 levels. Its own ``p`` is
+    forced to 1; augkit's ``p`` decides which samples it touches.
 
     Masks, boxes and keypoints go through albumentations itself, in the same call as their
     image: an image-only transform leaves them unchanged; a transform that moves pixels moves
@@ -114,7 +113,7 @@ class Albumentations(Op):
                              f"{channels}-channel uint8 image, so it cannot run here "
                              f"({probes[channels]})")
 
-    def pinned(self, t: float) -> "Op":
+    def pinned(self, t: float) -> Op:
         return type(self)(p=1.0, transform=self.transform, args=dict(self.args))
 
     def target_effect(self, target: str) -> str | None:

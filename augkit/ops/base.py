@@ -15,7 +15,7 @@ from augkit.errors import SpecError
 from augkit.params import PROBABILITY, Param, Range, closest, fail, short_repr
 from augkit.targets import TARGETS
 
-_REGISTRY: dict[str, type["Op"]] = {}
+_REGISTRY: dict[str, type[Op]] = {}
 
 #: What an op may declare for a target in ``Op.targets``: ``"keep"`` (passes unchanged),
 #: ``"matrix"`` (moved by the op's matrix, the same one as the image; masks with nearest
@@ -30,7 +30,7 @@ _PHRASES = {"matrix": "{} (moved by the op's matrix)", "keep": "{} pass unchange
             "albumentations": "{} through albumentations where it supports them"}
 
 
-def register(cls: type["Op"]) -> type["Op"]:
+def register(cls: type[Op]) -> type[Op]:
     """Class decorator adding an op to the registry under ``cls.name``."""
     if cls.name in _REGISTRY:
         raise RuntimeError(f"op name {cls.name!r} registered twice")
@@ -43,7 +43,7 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str, path: str = "op") -> type["Op"]:
+def get(name: str, path: str = "op") -> type[Op]:
     """The op class registered as ``name``.
 
     Raises:
@@ -122,7 +122,7 @@ class Op:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], path: str | None = None) -> "Op":
+    def from_dict(cls, d: dict[str, Any], path: str | None = None) -> Op:
         """Build and validate an op from its dict form (the ``"op"`` key is ignored)."""
         kwargs = {k: v for k, v in d.items() if k != "op"}
         allowed = sorted([*cls.params, "p"])
@@ -132,7 +132,7 @@ class Op:
                            f"a parameter name of op {cls.name!r} ({', '.join(allowed)})")
         return cls(_path=path, **kwargs)
 
-    def pinned(self, t: float) -> "Op":
+    def pinned(self, t: float) -> Op:
         """A copy with every random range fixed at ``low + t * (high - low)`` and ``p = 1``.
 
         Used by ``augkit preview --sheet`` to show an op at the ends and middle of its range.

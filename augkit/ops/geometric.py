@@ -160,7 +160,7 @@ class _Flip(GeometricOp):
     def sample(self, draws: Any, height: Any, width: Any) -> dict[str, Any]:
         return {"flip": draws.xp.full(draws.xp.shape0(draws.keys), 1.0)}
 
-    def pinned(self, t: float) -> "GeometricOp":
+    def pinned(self, t: float) -> GeometricOp:
         if not 0.0 <= t <= 1.0:
             raise fail("t", t, "a number in [0, 1]")
         return type(self)(p=1.0 if t >= 0.5 else 0.0)
