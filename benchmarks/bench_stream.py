@@ -26,6 +26,7 @@ Usage::
     python benchmarks/bench_stream.py --quick           # smoke run
     python benchmarks/bench_stream.py --sizes 32 --repeat 5 --json stream.json
     python benchmarks/bench_stream.py --rss             # plus the folder memory check
+    python benchmarks/bench_stream.py --sizes 32 --pool 50000   # CIFAR-10-sized epochs
 
 Timing numbers belong here and in docs/stream.md, never in tests.
 """
@@ -220,6 +221,8 @@ def _timed(run):
 def bench_size(size, methods, args, log):
     batch = BATCH.get(size, 32)
     pool = POOL.get(size, 1024) // (4 if args.quick else 1)
+    if args.pool:
+        pool = args.pool[min(args.sizes.index(size), len(args.pool) - 1)]
     x, y, kind = make_pool(size, pool)
     log(f"\n== {size}x{size} px, batch {batch}, up to {pool} images ({kind})")
     rows, runners = {}, {}
@@ -375,6 +378,10 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3, help="timed passes; the best is kept")
     parser.add_argument("--target-seconds", type=float, default=2.0,
                         help="aim each pass at about this long (default 2)")
+    parser.add_argument("--pool", type=int, nargs="+", metavar="N",
+                        help="distinct images per size, one value or one per size (default "
+                             "16384 at 32 px, 1024 at 224 px); a stream pass is one epoch over "
+                             "them, so this is also the epoch length")
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument("--rss", action="store_true", help="also measure folder-stream memory")
     parser.add_argument("--json", metavar="OUT", help="also write the results here")
