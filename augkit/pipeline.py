@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from augkit import engine, rng
+from augkit import batch_checks, engine
 from augkit.errors import InputError, SpecError
 from augkit.kernels import load_backend
 from augkit.ops.base import Op
@@ -29,7 +29,6 @@ _FILL = Choice("nearest", options=FILL_MODES)
 _INTERP = Choice("bilinear", options=INTERPOLATIONS)
 _CVAL = Number(0.0, min=-1e9, max=1e9)
 _VRANGE = Range((0.0, 1.0), min=-1e9, max=1e9)
-_MAX_SEED = 2**63 - 1
 
 
 class Pipeline:
@@ -223,11 +222,8 @@ class Pipeline:
             return apply_tf(self, images, labels, seed=seed, index=index, epoch=epoch)
         x = self._check_images(images)
         n = x.shape[0]
-        self._check_labels(labels, n)
-        idx = _check_index(index, n)
-        _check_int(seed, "seed")
-        _check_int(epoch, "epoch")
-        keys = rng.sample_keys(int(seed), idx, int(epoch))
+        batch_checks.check_labels(labels, n)
+        keys = batch_checks.cv_keys(seed, index, epoch, n)
         from augkit.kernels.cv import warp
 
         return self.run_batch(x, labels, keys, xp, warp, backend="cv")
@@ -394,26 +390,7 @@ class Pipeline:
 
     # -- validation ---------------------------------------------------------------------------
     def _check_images(self, images: Any) -> np.ndarray:
-        x = np.asarray(images) if not isinstance(images, np.ndarray) else images
-        if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
-            raise InputError(f"images: expected shape (N, H, W, C) with C in 1, 3, 4 and no "
-                             f"empty axis, got {x.shape}")
-        if x.dtype == np.uint8:
-            pass
-        elif x.dtype == np.float32:
-            lo, hi = self.value_range
-            if not np.isfinite(x).all():
-                raise InputError("images: contain NaN or inf; allowed: finite values")
-            mn, mx = float(x.min()), float(x.max())
-            if mn < lo or mx > hi:
-                raise InputError(
-                    f"images: float values span [{mn:g}, {mx:g}], outside the declared "
-                    f"value_range [{lo:g}, {hi:g}]; rescale the data or pass "
-                    f"Pipeline(value_range=...)"
-                )
-        else:
-            raise InputError(f"images: dtype {x.dtype} is not supported; allowed: uint8 or "
-                             f"float32 (convert with .astype)")
+        x = batch_checks.check_images(images, self.value_range)
         self.require_backend("cv")
         for i, op in enumerate(self.ops):
             op.check_input(x.shape, f"ops[{i}] ({op.name})")
@@ -444,35 +421,3 @@ class Pipeline:
                                     f"declares no effect on it); allowed with {target}: ops "
                                     f"whose 'Targets:' list it (docs/ops.md)")
 
-    @staticmethod
-    def _cv_keys(seed: Any, index: Any, epoch: Any, n: int) -> np.ndarray:
-        """Validated per-sample keys of a cv batch of ``n`` (as :meth:`apply` derives them)."""
-        idx = _check_index(index, n)
-        _check_int(seed, "seed")
-        _check_int(epoch, "epoch")
-        return rng.sample_keys(int(seed), idx, int(epoch))
-
-    @staticmethod
-    def _check_labels(labels: Any, n: int) -> None:
-        if labels is None:
-            return
-        count = len(labels) if hasattr(labels, "__len__") else None
-        if count != n:
-            raise InputError(f"labels: {count} labels for {n} images; allowed: one per image")
-
-
-def _check_int(value: Any, name: str) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InputError(f"{name}: got {value!r}; allowed: a non-negative integer")
-    if not 0 <= int(value) <= _MAX_SEED:
-        raise InputError(f"{name}: got {value!r}; allowed: an integer from 0 to 2**63-1")
-
-
-def _check_index(index: Any, n: int) -> np.ndarray:
-    if index is None:
-        return np.arange(n, dtype=np.int64)
-    idx = np.asarray(index)
-    if idx.shape != (n,) or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any():
-        raise InputError(f"index: expected {n} non-negative integers (one per image), got "
-                         f"shape {idx.shape} dtype {idx.dtype}")
-    return idx.astype(np.int64)

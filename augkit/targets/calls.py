@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from augkit.batch_checks import check_labels, cv_keys
 from augkit.errors import InputError
 from augkit.kernels import load_backend
 
@@ -32,8 +33,8 @@ def augment(pipeline: Any, images: Any, labels: Any, given: dict[str, Any], *, s
 
         x = pipeline._check_images(images)
         n, height, width = x.shape[:3]
-        pipeline._check_labels(labels, n)
-        keys = pipeline._cv_keys(seed, index, epoch, n)
+        check_labels(labels, n)
+        keys = cv_keys(seed, index, epoch, n)
         tb, extra = tcv.prepare(given, n, height, width, pipeline.targets)
         out, tb = pipeline.run(x, keys, xp, warp, backend="cv", targets=tb)
         moved = tcv.finish(tb, extra, n)
