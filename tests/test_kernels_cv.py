@@ -54,7 +54,7 @@ def test_warp_matches_one_warpaffine_per_image(side, out_side, channels, dtype, 
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("side", [32, 96])
+@pytest.mark.parametrize("side", [32, 96, 128])  # 128: the fused per-image rescale
 def test_fused_rescale_equals_warp_then_rescale(side):
     rng = np.random.default_rng(side)
     x = rng.integers(0, 256, (4, side, side, 3), dtype=np.uint8)
