@@ -74,3 +74,27 @@ def check_index(index: Any, n: int) -> np.ndarray:
         raise InputError(f"index: expected {n} non-negative integers (one per image), got "
                          f"shape {idx.shape} dtype {idx.dtype}")
     return idx.astype(np.int64)
+
+
+def as_image_array(source: Any, what: str = "images") -> np.ndarray:
+    """Images as an ``(N, H, W, C)`` uint8 or float32 array, C in 1, 3, 4.
+
+    ``(N, H, W)`` gains a channel axis; other float dtypes become float32 and integers within
+    [0, 255] uint8. ``what`` names the images in error messages.
+    """
+    x = np.asarray(source)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
+        raise InputError(f"{what}: expected shape (N, H, W, C) with C in 1, 3, 4 (or "
+                         f"(N, H, W)), got {np.shape(source)}")
+    if x.dtype == np.uint8 or x.dtype == np.float32:
+        pass
+    elif np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    elif np.issubdtype(x.dtype, np.integer) and x.min() >= 0 and x.max() <= 255:
+        x = x.astype(np.uint8)
+    else:
+        raise InputError(f"{what}: dtype {x.dtype} is not supported; allowed: uint8, float "
+                         f"(in the pipeline's value_range), or integers in [0, 255]")
+    return x

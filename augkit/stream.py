@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 import augkit.layer  # noqa: F401  # registers AugmentLayer for keras.models.load_model
+from augkit.batch_checks import as_image_array
 from augkit.decode import ON_ERROR, check_interpolation, check_size
 from augkit.errors import InputError
 from augkit.io import COLOR_MODES, DEFAULT_MAX_PIXELS
@@ -352,22 +353,7 @@ def _image_array(source: Any) -> np.ndarray:
     if not hasattr(source, "__len__") and not hasattr(source, "__array__"):
         raise InputError(f"source: got {type(source).__name__}; allowed: a numpy array of "
                          f"images, (x, y), an .npz file or a folder")
-    x = np.asarray(source)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
-        raise InputError(f"images: expected shape (N, H, W, C) with C in 1, 3, 4 (or "
-                         f"(N, H, W)), got {np.shape(source)}")
-    if x.dtype == np.uint8 or x.dtype == np.float32:
-        pass
-    elif np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    elif np.issubdtype(x.dtype, np.integer) and x.min() >= 0 and x.max() <= 255:
-        x = x.astype(np.uint8)
-    else:
-        raise InputError(f"images: dtype {x.dtype} is not supported; allowed: uint8, float "
-                         f"(in the pipeline's value_range), or integers in [0, 255]")
-    return x
+    return as_image_array(source)
 
 
 def _check_value_range(x: Any, pipeline: Pipeline | None) -> None:

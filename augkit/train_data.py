@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from augkit.batch_checks import as_image_array
 from augkit.errors import InputError
 
 __all__ = ["Data", "encode_labels", "resolve_data"]
@@ -134,31 +135,13 @@ def _arrays(x: Any, y: Any, names: list[str] | None, description: str,
     from augkit.shard_reader import ShardArray
 
     if not isinstance(x, ShardArray):  # shards: shape and dtype were checked when opened
-        x = _image_array(x, description)
+        x = as_image_array(x, description)
     if image_size is not None and tuple(image_size) != x.shape[1:3]:
         raise InputError(f"image size {image_size[0]}x{image_size[1]} asked for, but "
                          f"{description} holds {x.shape[1]}x{x.shape[2]} arrays, which are not "
                          f"resized; leave the image size out")
     labels, class_names = encode_labels(y, names, len(x), description)
     return Data((x, labels), class_names, str(x.dtype), int(x.shape[-1]), len(x), description)
-
-
-def _image_array(x: Any, description: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
-        raise InputError(f"{description}: images of shape {x.shape}; expected (N, H, W, C) with "
-                         f"C in 1, 3, 4")
-    if np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32, copy=False)
-    elif np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8 and x.min() >= 0 \
-            and x.max() <= 255:
-        x = x.astype(np.uint8)
-    if x.dtype not in (np.uint8, np.float32):
-        raise InputError(f"{description}: images of dtype {x.dtype}; allowed: uint8, float "
-                         f"(in the pipeline's value_range), or integers in [0, 255]")
-    return x
 
 
 def encode_labels(y: Any, names: list[str] | None, n: int,
