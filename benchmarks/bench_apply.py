@@ -514,21 +514,17 @@ def environment():
     return env
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 224],
-                    help="square image sizes in px (default: 32 224)")
-    ap.add_argument("--n", type=int, nargs="+",
-                    help="images per measurement, one value or one per size "
-                         "(default: calibrated to --target-seconds)")
-    ap.add_argument("--idg-n", type=int, nargs="+",
-                    help="like --n, for ImageDataGenerator only (it is slow)")
+def add_timing_args(ap):
+    """The calibration and repeat options every benchmark script here shares."""
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per method; best kept")
     ap.add_argument("--target-seconds", type=float, default=1.5,
                     help="aim each measurement at this many seconds (default 1.5)")
     ap.add_argument("--probe-batches", type=int, default=4,
                     help="batches in the calibration probe")
-    ap.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=ALL_METHODS)
+
+
+def parse_timing_args(ap, argv):
+    """Add ``--quick``, ``--json`` and ``-v``, parse, and apply ``--quick``."""
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: repeat 1, ~0.3 s per measurement, smaller pools")
     ap.add_argument("--json", metavar="OUT", help="also write results to this JSON file")
@@ -538,6 +534,21 @@ def main(argv=None):
         args.repeat = 1
         args.target_seconds = min(args.target_seconds, 0.3)
         args.probe_batches = min(args.probe_batches, 2)
+    return args
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 224],
+                    help="square image sizes in px (default: 32 224)")
+    ap.add_argument("--n", type=int, nargs="+",
+                    help="images per measurement, one value or one per size "
+                         "(default: calibrated to --target-seconds)")
+    ap.add_argument("--idg-n", type=int, nargs="+",
+                    help="like --n, for ImageDataGenerator only (it is slow)")
+    add_timing_args(ap)
+    ap.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=ALL_METHODS)
+    args = parse_timing_args(ap, argv)
 
     def log(msg):
         print(msg, flush=True)

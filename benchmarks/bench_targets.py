@@ -59,8 +59,10 @@ from bench_apply import (  # the data, batching and environment of the image ben
     Skip,
     _batches,
     _to_numpy,
+    add_timing_args,
     environment,
     make_pool,
+    parse_timing_args,
 )
 
 N_CLASSES = 5  # mask class ids 1..5, 0 is background
@@ -434,25 +436,13 @@ def main(argv=None):
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 224],
                     help="square image sizes in px (default: 32 224)")
     ap.add_argument("--n", type=int, help="images per measurement (default: calibrated)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per method; best kept")
-    ap.add_argument("--target-seconds", type=float, default=1.5,
-                    help="aim each measurement at this many seconds (default 1.5)")
-    ap.add_argument("--probe-batches", type=int, default=4,
-                    help="batches in the calibration probe")
+    add_timing_args(ap)
     ap.add_argument("--min-visibility", type=float, default=0.3,
                     help="min_visibility for both libraries (default 0.3)")
     ap.add_argument("--keypoints", action="store_true",
                     help="also pass one keypoint per object (object centre) to target rows")
     ap.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=ALL_METHODS)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke run: repeat 1, ~0.3 s per measurement, smaller pools")
-    ap.add_argument("--json", metavar="OUT", help="also write results to this JSON file")
-    ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks on errors")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.repeat = 1
-        args.target_seconds = min(args.target_seconds, 0.3)
-        args.probe_batches = min(args.probe_batches, 2)
+    args = parse_timing_args(ap, argv)
 
     def log(msg):
         print(msg, flush=True)
