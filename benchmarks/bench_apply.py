@@ -422,13 +422,7 @@ def bench_size(size, methods, args, log):
                 rows[name]["error"] = "%s: %s" % (type(e).__name__, e)
                 del runners[name]
                 log("  %-22s ERROR during repeat %d: %s" % (name, r, rows[name]["error"]))
-    for row in rows.values():
-        if row.get("times"):
-            row["best_s"] = min(row["times"])
-            row["rate"] = row["n"] / row["best_s"]
-            # the median shows how noisy the machine was for this row
-            row["median_rate"] = row["n"] / float(np.median(row["times"]))
-    return list(rows.values())
+    return rates(rows)
 
 
 def fixed_n(args, size, name):
@@ -512,6 +506,17 @@ def environment():
     except Exception:
         pass
     return env
+
+
+def rates(rows):
+    """Each timed row's best and median rate (images/s); the rows as a list."""
+    for row in rows.values():
+        if row.get("times"):
+            row["best_s"] = min(row["times"])
+            row["rate"] = row["n"] / row["best_s"]
+            # the median shows how noisy the machine was for this row
+            row["median_rate"] = row["n"] / float(np.median(row["times"]))
+    return list(rows.values())
 
 
 def add_timing_args(ap):

@@ -63,6 +63,7 @@ from bench_apply import (  # the data, batching and environment of the image ben
     environment,
     make_pool,
     parse_timing_args,
+    rates,
 )
 
 N_CLASSES = 5  # mask class ids 1..5, 0 is background
@@ -373,12 +374,7 @@ def bench_size(size, args, log):
                 rows[name]["error"] = f"{type(e).__name__}: {e}"
                 del fns[name]
                 log(f"  {name:<24} ERROR during repeat {r}: {rows[name]['error']}")
-    for row in rows.values():
-        if row.get("times"):
-            row["best_s"] = min(row["times"])
-            row["rate"] = row["n"] / row["best_s"]
-            row["median_rate"] = row["n"] / float(np.median(row["times"]))
-    return list(rows.values())
+    return rates(rows)
 
 
 def summarize(results):
