@@ -57,6 +57,7 @@ def cv_keys(seed: Any, index: Any, epoch: Any, n: int) -> np.ndarray:
     check_int(epoch, "epoch")
     return rng.sample_keys(int(seed), idx, int(epoch))
 
+
 def check_int(value: Any, name: str) -> None:
     """A non-negative integer up to 2**63-1 (not a bool)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
