@@ -4,8 +4,9 @@ An ``npz`` shard is an uncompressed zip of ``.npy`` arrays (``docs/expand.md``).
 ``x`` are therefore a plain C-order array at a fixed place in the file: the zip entry's local
 header, then the ``.npy`` header, then the rows. :func:`index_npz` reads those headers (and the
 small ``y`` and ``class_names``), never the images, and returns where row 0 starts, so that row
-``i`` is one positioned read at ``offset + i * row_bytes``. A shard written compressed or in
-Fortran order by another tool is marked ``whole``: it must be decompressed whole to be read.
+``i`` is one positioned read at ``offset + i * row_bytes``. A shard whose ``x`` is compressed
+(``np.savez_compressed``) or in Fortran order cannot be read by row and is refused: expand never
+writes one, and reading it would mean holding it whole.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class NpzIndex:
     count: int  # images (0: every output of the shard failed)
     offset: int  # byte offset of row 0 in the file
     dtype: Any  # ``x``'s dtype as stored
-    whole: bool  # compressed or Fortran order: not readable by row
+    row_bytes: int  # bytes of one image as stored
     row_shape: tuple[int, ...]  # (height, width, channels); () when empty
     labels: np.ndarray
     class_names: list[str] | None
@@ -41,7 +42,8 @@ def index_npz(path: str) -> NpzIndex:
 
     Raises:
         InputError: naming the file, when it is not a readable ``.npz``, lacks ``x`` or ``y``,
-            holds images of an unusable shape or dtype, or is truncated.
+            holds images of an unusable shape or dtype, stores ``x`` compressed or in Fortran
+            order, or is truncated.
     """
     try:
         st = os.stat(path)
@@ -87,10 +89,16 @@ def index_npz(path: str) -> NpzIndex:
     if y.ndim == 0 or len(y) != count:
         raise InputError(f"{path}: {y.size if y.ndim == 0 else len(y)} labels for {count} "
                          f"images; expected one per image")
-    whole = info.compress_type != zipfile.ZIP_STORED or bool(fortran)
+    if info.compress_type != zipfile.ZIP_STORED or fortran:
+        found = "compressed (np.savez_compressed)" if info.compress_type != zipfile.ZIP_STORED \
+            else "in Fortran order"
+        raise InputError(f"{path}: x is stored {found}, so its images cannot be read one by one "
+                         f"without holding the whole shard; augkit expand writes uncompressed, "
+                         f"C-order npz shards. Re-save it so: d = dict(np.load(path)); "
+                         f"np.savez(path, **{{k: np.ascontiguousarray(v) for k, v in d.items()}})")
     row_bytes = int(np.prod(shape[1:])) * dtype.itemsize if count else 0
-    if not whole and offset + count * row_bytes > st.st_size:
+    if offset + count * row_bytes > st.st_size:
         raise InputError(f"{path}: truncated ({st.st_size} bytes, x needs "
                          f"{offset + count * row_bytes})")
-    return NpzIndex(count, offset, dtype, whole, tuple(int(v) for v in shape[1:]), y,
+    return NpzIndex(count, offset, dtype, row_bytes, tuple(int(v) for v in shape[1:]), y,
                     class_names)

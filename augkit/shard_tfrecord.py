@@ -6,9 +6,11 @@ each ``data`` is a serialized ``tf.train.Example`` whose features are ``image`` 
 
 :func:`index_tfrecord` walks a file once, reading only both ends of every record (the small
 features and the PNG header, not the pixels), and returns where each PNG lies in the file, its
-label, class name and shape. :func:`decode_png` then turns the bytes read at such a place into
-pixels. The protobuf wire format is read directly (a dozen lines, below) so that indexing needs
-neither TensorFlow nor reading the images.
+label, class name and shape; the decompression-bomb guard of :mod:`augkit.io` is applied to
+every PNG header here, so a shard that would decode to huge images is refused when it is opened.
+:func:`augkit.io.decode_png` then turns the bytes read at such a place into pixels. The
+protobuf wire format is read directly (a dozen lines, below) so that indexing needs neither
+TensorFlow nor reading the images.
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
-import numpy as np
-
 from augkit.errors import InputError
+from augkit.io import DEFAULT_MAX_PIXELS, PNG_CHANNELS, check_pixels, png_header
 
-__all__ = ["RecordIndex", "decode_png", "index_tfrecord"]
+__all__ = ["MAX_LABEL", "RecordIndex", "index_tfrecord"]
 
 #: Bytes read at each end of a record: every feature but the image's pixels fits in them.
 _END = 1024
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: PNG colour types augkit expand writes, with their channel counts (grey, RGB, RGBA).
-_CHANNELS = {0: 1, 2: 3, 6: 4}
+#: The largest label accepted. expand may write labels above the number of records (classes
+#: whose outputs all failed; sparse integer labels of an ``.npz`` source), so the bound is not
+#: the record count; but the class-name list has one entry per label up to the largest, and
+#: no classifier has a million classes: a larger label is a damaged or foreign record.
+MAX_LABEL = 2**20 - 1
 
 
 class _Short(Exception):
@@ -178,16 +180,13 @@ def _example(rec: _Record) -> dict[str, tuple]:
 
 def _png_shape(header: bytes) -> tuple[int, int, int]:
     """``(height, width, channels)`` from a PNG's first 26 bytes; only what expand writes."""
-    if header[:8] != _PNG_SIGNATURE or header[12:16] != b"IHDR":
-        raise ValueError("the image is not a PNG")
-    width, height = struct.unpack(">II", header[16:24])
-    depth, color = header[24], header[25]
-    if depth != 8 or color not in _CHANNELS:
+    width, height, depth, color = png_header(header)
+    if depth != 8 or color not in PNG_CHANNELS:
         raise ValueError(f"a PNG of bit depth {depth} and colour type {color}; allowed: 8-bit "
                          f"grey, RGB or RGBA (what augkit expand writes)")
     if width == 0 or height == 0:
         raise ValueError("a PNG of size 0")
-    return height, width, _CHANNELS[color]
+    return height, width, PNG_CHANNELS[color]
 
 
 def _bytes(rec: _Record, i: int, j: int) -> bytes:
@@ -212,8 +211,9 @@ def index_tfrecord(path: str) -> RecordIndex:
 
     Raises:
         InputError: naming the file (and record), when the file is truncated or not such a
-            shard, when an image is not an 8-bit grey/RGB/RGBA PNG, or when its images differ
-            in size.
+            shard, when an image is not an 8-bit grey/RGB/RGBA PNG or has more pixels than
+            :data:`augkit.io.DEFAULT_MAX_PIXELS`, when its images differ in size, or when a
+            label is negative or above :data:`MAX_LABEL`.
     """
     index = RecordIndex()
     try:
@@ -259,12 +259,17 @@ def _add_record(index: RecordIndex, path: str, record: int, handle: Any, start: 
     except (ValueError, _Short, IndexError) as exc:
         raise InputError(f"{path}: record {record} is not an augkit expand example "
                          f"({exc or 'truncated'})") from None
+    where = f"{path}, record {record}"
+    check_pixels(where, (shape[1], shape[0]), DEFAULT_MAX_PIXELS)  # before any pixel is read
+    label = features["label"][1]
+    if not 0 <= label <= MAX_LABEL:
+        raise InputError(f"{where}: label {label}; allowed: 0 to {MAX_LABEL} (a damaged record, "
+                         f"or not written by augkit expand)")
     if index.shape is None:
         index.shape = shape
     elif shape != index.shape:
         raise InputError(f"{path}: record {record} holds an image of shape {shape}, but the "
                          f"records before it {index.shape}; a stream needs one size")
-    label = features["label"][1]
     index.png_offset.append(start + png[0])
     index.png_length.append(png[1] - png[0])
     index.labels.append(label)
@@ -283,28 +288,12 @@ def _check_sidecar(path: str, size: int, records: int) -> None:
         raise InputError(f"{path}.json: not readable ({exc})") from None
     if not isinstance(info, dict):
         return
-    if info.get("bytes") not in (None, size) or len(info.get("records", [])) not in (0, records):
+    listed = info.get("records", [])
+    if not isinstance(listed, list):
+        raise InputError(f"{path}.json: 'records' is {type(listed).__name__}, not the list augkit "
+                         f"expand writes; rerun augkit expand, or remove the .json")
+    if info.get("bytes") not in (None, size) or len(listed) not in (0, records):
         raise InputError(f"{path}: {size} bytes and {records} records, but its .json lists "
-                         f"{info.get('bytes')} bytes and {len(info.get('records', []))} "
-                         f"records: truncated or replaced; rerun augkit expand")
+                         f"{info.get('bytes')} bytes and {len(listed)} records: truncated or "
+                         f"replaced; rerun augkit expand")
 
-
-def decode_png(data: bytes, shape: tuple[int, int, int], where: str) -> np.ndarray:
-    """The pixels of one indexed PNG, as ``uint8`` ``shape``; its header is checked first.
-
-    Raises:
-        InputError: naming ``where``, when the bytes are not the PNG that was indexed.
-    """
-    try:
-        if _png_shape(data[:26]) != shape:
-            raise ValueError("its size changed since the shard was indexed")
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise ValueError("corrupt PNG data")
-    except ValueError as exc:
-        raise InputError(f"{where}: not a readable image ({exc})") from None
-    if image.ndim == 2:
-        return image[..., None]
-    if shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)

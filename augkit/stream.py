@@ -40,7 +40,7 @@ from augkit.decode import ON_ERROR, check_interpolation, check_size
 from augkit.errors import InputError
 from augkit.io import COLOR_MODES, DEFAULT_MAX_PIXELS
 from augkit.pipeline import Pipeline
-from augkit.shard_reader import ShardArray, load_arrays, path_kind
+from augkit.shard_reader import ShardArray, load_arrays, path_source
 from augkit.sources import FileSource
 from augkit.stream_core import (
     DEFAULT_BACKEND,
@@ -204,7 +204,7 @@ def stream(
     targets = {k: v for k, v in (("masks", masks), ("bboxes", bboxes),
                                  ("bbox_labels", bbox_labels), ("keypoints", keypoints),
                                  ("keypoint_labels", keypoint_labels)) if v is not None}
-    folder = _as_folder(source)
+    folder, shards = _as_folder(source)
     if folder is not None and targets:
         raise ValueError(f"{next(iter(targets))}: masks, boxes and keypoints need an array "
                          f"source (images and targets in memory); got a folder")
@@ -227,7 +227,7 @@ def stream(
             validation_split=validation_split, subset=subset, label_mode=label_mode,
             class_names=class_names, follow_links=_check_flag(follow_links, "follow_links"),
             on_error=on_error, max_pixels=max_pixels)
-    x, y, class_names = _as_arrays(source, labels)
+    x, y, class_names = _as_arrays(source, labels, shards)
     if label_mode not in ("auto", None):
         raise ValueError(f"label_mode: got {label_mode!r}; for array sources allowed: 'auto' "
                          f"(labels as given) or None (images only)")
@@ -240,11 +240,9 @@ def stream(
     if on_error != "raise":
         raise ValueError("on_error='skip' applies to folder sources; arrays are checked up "
                          "front")
-    if isinstance(x, ShardArray):  # shards: float values are checked as they are read
-        x = x.checked(pipe.value_range if pipe is not None else None)
-        if service is not None or (targets and backend == "tf"):
-            x = x.load()  # a graph without Python holds the images (docs/stream.md)
-    _check_value_range(x, pipe)
+    if isinstance(x, ShardArray) and (service is not None or (targets and backend == "tf")):
+        x = x.load()  # a graph without Python holds the images (docs/stream.md)
+    _check_value_range(x, pipe)  # shards read lazily: the pipeline checks each batch
     items = split(len(x), validation_split, subset, seed)
     if label_mode is None:
         y = None
@@ -313,27 +311,30 @@ def _choose_backend(backend: Any, pipeline: Pipeline | None, service: Any) -> st
     return backend
 
 
-def _as_folder(source: Any) -> FileSource | str | os.PathLike | None:
+def _as_folder(source: Any) -> tuple[FileSource | str | os.PathLike | None, list | None]:
+    """``(the folder source or None, the shards of a shard folder or None)``."""
     if isinstance(source, FileSource):
-        return source
+        return source, None
     if isinstance(source, (str, os.PathLike)):
-        kind = path_kind(source)
+        kind, shards = path_source(source)  # one listing of the folder, passed on
         if kind == "folder":
-            return source
+            return source, None
         if kind is None:
             raise InputError(f"{source}: not a folder or an .npz file; expected a folder with "
                              f"one subfolder per class, x/y arrays in an .npz, or an augkit "
                              f"expand output folder")
-    return None
+        return None, shards
+    return None, None
 
 
-def _as_arrays(source: Any, labels: Any) -> tuple[np.ndarray, np.ndarray | None, Any]:
+def _as_arrays(source: Any, labels: Any,
+               shards: list | None = None) -> tuple[np.ndarray, np.ndarray | None, Any]:
     class_names = None
     if isinstance(source, (str, os.PathLike)):
         if labels is not None:
             raise ValueError("labels: an .npz source holds its own labels ('y'); pass "
                              "labels=None")
-        source, labels, class_names = load_arrays(source)  # shards: read on demand
+        source, labels, class_names = load_arrays(source, shards)  # shards: read on demand
     elif isinstance(source, tuple) and len(source) == 2 and labels is None:
         source, labels = source
     x = source if isinstance(source, ShardArray) else _image_array(source)

@@ -79,16 +79,16 @@ def resolve_data(data: Any, image_size: tuple[int, int] | None,
                          f"(x, y) arrays")
     path = Path(data)
     if path.exists():
-        from augkit.shard_reader import load_arrays, path_kind
+        from augkit.shard_reader import load_arrays, path_source
 
-        kind = path_kind(path)  # the same dispatch as augkit.stream's
+        kind, shards = path_source(path)  # the same dispatch as augkit.stream's
         if kind == "folder":
             return _folder(path, image_size or default_size, channels)
         if kind is None or not (path.is_dir() or path.is_file()):
             raise InputError(f"{path}: not a folder or an .npz file; allowed: a folder with one "
                              f"subfolder per class, an .npz with x and y, an augkit expand "
                              f"output folder, or {', '.join(datasets.NAMES)}")
-        x, y, names = load_arrays(path)  # expand shards: read on demand, never loaded whole
+        x, y, names = load_arrays(path, shards)  # expand shards: read on demand, never whole
         return _arrays(x, y, names, str(path), image_size)
     if str(data) in datasets.NAMES:
         return _builtin(str(data), image_size, default_size, channels)

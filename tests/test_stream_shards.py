@@ -194,7 +194,7 @@ def test_only_headers_are_read_when_opening(shards, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("image data read while opening the shards")
 
-    monkeypatch.setattr("augkit.shard_reader.decode_png", forbidden)
+    monkeypatch.setattr("augkit.shard_array.decode_png", forbidden)
     monkeypatch.setattr(ShardArray, "read", forbidden)
     for fmt in FORMATS:
         x = open_shards(shards[fmt])
@@ -219,16 +219,26 @@ def test_shard_array_indexing(shards, fmt):
         x[N]
 
 
-def test_compressed_npz_shards_still_work(tmp_path):
+@pytest.mark.parametrize("how", ["compressed", "fortran"])
+def test_compressed_or_fortran_npz_shards_are_refused_when_opened(tmp_path, how):
     x, y = encoded(10)
     folder = tmp_path / "hand"
     folder.mkdir()
-    np.savez_compressed(folder / "shard-00000-of-00002.npz", x=x[:6], y=y[:6])
+    if how == "compressed":
+        np.savez_compressed(folder / "shard-00000-of-00002.npz", x=x[:6], y=y[:6])
+    else:
+        np.savez(folder / "shard-00000-of-00002.npz", x=np.asfortranarray(x[:6]), y=y[:6])
     np.savez(folder / "shard-00001-of-00002.npz", x=x[6:], y=y[6:])
+    found = "compressed" if how == "compressed" else "in Fortran order"
+    with pytest.raises(augkit.InputError, match=rf"shard-00000-of-00002\.npz: x is stored "
+                                                rf"{found}.*augkit expand writes uncompressed"
+                                                rf".*np\.savez"):
+        stream(folder, pipeline=None)
+    # the fix the message gives works
+    path = str(folder / "shard-00000-of-00002.npz")
+    d = dict(np.load(path))
+    np.savez(path, **{k: np.ascontiguousarray(v) for k, v in d.items()})
     np.testing.assert_array_equal(open_shards(folder)[[9, 0, 5]], x[[9, 0, 5]])
-    (images, labels), = drain(stream(folder, pipeline=None, batch_size=10, shuffle=False))
-    np.testing.assert_array_equal(images, x)
-    np.testing.assert_array_equal(labels, y)
 
 
 def test_train_data_keeps_shards_lazy(shards):
@@ -331,13 +341,32 @@ def test_a_shard_rewritten_after_the_stream_was_built_is_refused(tmp_path):
         drain(ds)
 
 
-def test_float_shards_outside_the_value_range_fail_naming_the_shard(tmp_path):
+@pytest.mark.parametrize("backend", ["cv", "tf"])
+@pytest.mark.parametrize("pipeline", [GEOMETRIC,  # the cv call checks; rescale alone: tf does
+                                      augkit.Pipeline([augkit.ops.Rescale(scale=1 / 255)])])
+def test_float_shards_outside_the_value_range_fail(tmp_path, backend, pipeline):
+    """The pipeline checks every batch it gets, as for arrays; without a pipeline there is no
+    range to check, as for arrays."""
     arrays = {"x": np.full((4, 8, 8, 3), 2.0, np.float32), "y": np.arange(4)}
     (tmp_path / "shard-00000-of-00001.npz").write_bytes(npz_bytes(arrays))
-    assert drain(stream(tmp_path, pipeline=None, batch_size=4))[0][0].max() == 2.0
-    ds = stream(tmp_path, pipeline=GEOMETRIC, batch_size=4)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"shard-00000-of-00001\.npz: float "
-                                                             r"values span \[2, 2\]"):
+    plain = drain(stream(tmp_path, pipeline=None, batch_size=4, backend=backend))
+    assert plain[0][0].max() == 2.0
+    assert drain(stream(arrays["x"], arrays["y"], pipeline=None, batch_size=4))[0][0].max() == 2
+    ds = stream(tmp_path, pipeline=pipeline, batch_size=4, backend=backend)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"images: float values .*"
+                                                             r"value_range \[0, 1\]"):
+        drain(ds)
+
+
+@pytest.mark.parametrize("backend", ["cv", "tf"])
+def test_the_reader_passes_values_through_and_the_pipeline_checks_them(tmp_path, backend):
+    """One range check per batch: the pipeline's (the reader no longer checks too)."""
+    x = np.random.default_rng(1).random((6, 8, 8, 3), dtype=np.float32)
+    x[4, 1, 2, 0] = np.nan
+    (tmp_path / "shard-00000-of-00001.npz").write_bytes(npz_bytes({"x": x, "y": np.arange(6)}))
+    np.testing.assert_array_equal(open_shards(tmp_path)[[4, 0]], x[[4, 0]])  # NaN included
+    ds = stream(tmp_path, pipeline=GEOMETRIC, batch_size=3, backend=backend)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN"):
         drain(ds)
 
 
@@ -354,7 +383,8 @@ def test_integer_shards_are_read_as_uint8_and_checked(tmp_path):
     bad[1] = 300
     (tmp_path / "shard-00001-of-00002.npz").write_bytes(npz_bytes({"x": bad, "y": y[3:]}))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"shard-00001-of-00002\.npz: "
-                                                             r"integer images outside"):
+                                                             r"dtype int64 .*integers in "
+                                                             r"\[0, 255\]"):
         drain(stream(tmp_path, pipeline=None, batch_size=6))
 
 
@@ -367,3 +397,286 @@ def test_arguments_keep_their_array_meaning(shards):
         warnings.simplefilter("error")  # nothing to warn about
         ds = stream(shards["tfrecord"], pipeline=None, drop_remainder=True, batch_size=10)
     assert ds.element_spec[0].shape.as_list() == [10, 8, 8, 3] and len(ds) == 4
+
+
+# -- only whole expansions are read ------------------------------------------------------------
+def copy_shards(src: Path, dst: Path, keep=lambda name: True, manifest: bool = True) -> Path:
+    dst.mkdir()
+    for path in sorted(src.iterdir()):
+        if path.name.startswith("shard-") and keep(path.name) or (
+                manifest and path.name == "manifest.csv"):
+            (dst / path.name).write_bytes(path.read_bytes())
+    return dst
+
+
+def set_status(manifest: Path, status: str, rows=lambda output: True) -> None:
+    import csv
+
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    for row in table:
+        if rows(row["output"]):
+            row["status"] = status
+    with open(manifest, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("manifest", [True, False])
+def test_missing_shards_are_refused_naming_them(tmp_path, shards, fmt, manifest):
+    folder = copy_shards(shards[fmt], tmp_path / "part", lambda n: not n.startswith(
+        ("shard-00003", "shard-00005")), manifest)
+    with pytest.raises(augkit.InputError, match=r"part: shard\(s\) 3, 5 of the 6 shards .* "
+                                                r"missing.*rerun augkit expand with the same "
+                                                r"arguments to resume it"):
+        stream(folder, pipeline=None)
+    with pytest.raises(augkit.InputError, match="missing"):
+        resolve_data(str(folder), None)  # augkit train reads shard folders the same way
+
+
+def test_shards_of_two_expansions_are_refused(tmp_path, shards):
+    folder = copy_shards(shards["npz"], tmp_path / "mixed", manifest=False)
+    x, y = encoded(4)
+    (folder / "shard-00000-of-00002.npz").write_bytes(npz_bytes({"x": x, "y": y}))
+    with pytest.raises(augkit.InputError, match=r"mixed: shards of different expansions "
+                                                r"\(shard-00000-of-00002\.npz is one of 2, "
+                                                r"shard-00000-of-00006\.npz one of 6\)"):
+        open_shards(folder)
+
+
+@pytest.mark.parametrize("name, message", [("shard-00007-of-00006.npz", "not a shard name"),
+                                           ("shard-2-of-6.npz", "both shard 2")])
+def test_odd_shard_names_are_refused(tmp_path, shards, name, message):
+    folder = copy_shards(shards["npz"], tmp_path / "odd", manifest=False)
+    x, y = encoded(4)
+    (folder / name).write_bytes(npz_bytes({"x": x, "y": y}))
+    with pytest.raises(augkit.InputError, match=message):
+        open_shards(folder)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_pending_outputs_in_the_manifest_are_refused(tmp_path, shards, fmt):
+    folder = copy_shards(shards[fmt], tmp_path / "running")
+    if fmt == "tfrecord":
+        for sidecar in shards[fmt].glob("*.json"):
+            (folder / sidecar.name).write_bytes(sidecar.read_bytes())
+    set_status(folder / "manifest.csv", "pending", lambda out: out.startswith("shard-00004"))
+    with pytest.raises(augkit.InputError, match=r"manifest\.csv: 8 of the 45 planned outputs "
+                                                r"are still pending.*interrupted.*rerun augkit "
+                                                r"expand with the same arguments"):
+        stream(folder, pipeline=None)
+    set_status(folder / "manifest.csv", "ok")
+    assert len(open_shards(folder)) == N
+
+
+def test_an_interrupted_expansion_is_refused_until_resumed(tmp_path, monkeypatch):
+    """A real interruption: the run dies after the first shard; the manifest says pending."""
+    from augkit.expansion import worker
+
+    x, y = encoded(24)
+    np.savez(tmp_path / "src.npz", x=x, y=y)
+    out = tmp_path / "out"
+    original, calls = worker._run_shard, []
+
+    def dying(spec, task):
+        calls.append(task)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return original(spec, task)
+
+    monkeypatch.setattr(worker, "_run_shard", dying)
+    args = {"pipeline": augkit.Pipeline(), "copies": 0, "format": "npz", "shard_size": 8,
+            "scheduler": "synchronous"}
+    with pytest.raises(KeyboardInterrupt):
+        augkit.expand(tmp_path / "src.npz", out, **args)
+    assert [p.name for p in out.glob("shard-*")] == ["shard-00000-of-00003.npz"]
+    with pytest.raises(augkit.InputError, match="16 of the 24 planned outputs are still pending"):
+        stream(out, pipeline=None)
+    monkeypatch.undo()
+    augkit.expand(tmp_path / "src.npz", out, **args)  # resumed
+    np.testing.assert_array_equal(open_shards(out).load(), x)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_failed_outputs_are_skipped_also_a_shard_that_could_not_be_written(tmp_path, shards,
+                                                                          fmt):
+    """Failed rows are skipped by design: an empty shard (test_empty_shards_are_skipped), or
+    no shard at all when writing it failed — allowed only when the manifest says so."""
+    folder = copy_shards(shards[fmt], tmp_path / "failed",
+                         lambda n: not n.startswith("shard-00002"))
+    for sidecar in shards[fmt].glob("*.json"):
+        if not sidecar.name.startswith("shard-00002"):
+            (folder / sidecar.name).write_bytes(sidecar.read_bytes())
+    set_status(folder / "manifest.csv", "failed", lambda out: out.startswith("shard-00002"))
+    x = open_shards(folder)
+    full, _ = eager(shards[fmt])
+    np.testing.assert_array_equal(x.load(), np.concatenate([full[:16], full[24:]]))
+    np.testing.assert_array_equal(x.labels, np.r_[0:16, 24:N] % 3)
+
+
+# -- hostile TFRecords ------------------------------------------------------------------------
+def write_records(path: Path, records: list[tuple[bytes, int]]) -> None:
+    def feature(value):
+        if isinstance(value, bytes):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for png, label in records:
+            example = tf.train.Example(features=tf.train.Features(feature={
+                "image": feature(png), "label": feature(label),
+                "class_name": feature(str(label).encode())}))
+            writer.write(example.SerializeToString())
+
+
+def png_bytes(image: np.ndarray, **save) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", **save)
+    return buffer.getvalue()
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG header claiming ``width`` x ``height`` RGB pixels, and no pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_a_tfrecord_decompression_bomb_is_refused_when_opened(tmp_path):
+    good = png_bytes(np.zeros((8, 8, 3), np.uint8))
+    write_records(tmp_path / "shard-00000-of-00001.tfrecord",
+                  [(good, 0), (bomb_png(60000, 60000), 1)])
+    with pytest.raises(augkit.InputError, match=r"shard-00000-of-00001\.tfrecord, record 1: "
+                                                r"image has 3,600,000,000 pixels.*"
+                                                r"decompression-bomb guard"):
+        open_shards(tmp_path)
+
+
+def test_decode_png_checks_size_and_channels():
+    from augkit.io import decode_png, encode_png
+
+    image = np.random.default_rng(2).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(decode_png(encode_png(image), (5, 7, 3), "here"), image)
+    grey = image[..., :1].copy()
+    np.testing.assert_array_equal(decode_png(encode_png(grey), (5, 7, 1), "here"), grey)
+    rgba = np.concatenate([image, grey], axis=2)
+    np.testing.assert_array_equal(decode_png(encode_png(rgba), (5, 7, 4), "here"), rgba)
+    with pytest.raises(augkit.InputError, match=r"here: not a readable image \(7x5 pixels, "
+                                                r"expected 7x6\)"):
+        decode_png(encode_png(image), (6, 7, 3), "here")
+    with pytest.raises(augkit.InputError, match="here: image has 3,600,000,000 pixels"):
+        decode_png(bomb_png(60000, 60000), (60000, 60000, 3), "here")
+    with pytest.raises(augkit.InputError, match="here: not a readable image"):
+        decode_png(b"GIF89a" + bytes(40), (5, 7, 3), "here")
+
+
+def test_an_rgb_png_with_a_transparent_colour_is_read_as_rgb(tmp_path):
+    """libpng expands a tRNS chunk to alpha; the record's colour type says RGB, so RGB it is."""
+    x = np.random.default_rng(3).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    x[1, :2] = (10, 20, 30)
+    records = [(png_bytes(x[0]), 0), (png_bytes(x[1], transparency=(10, 20, 30)), 1),
+               (png_bytes(x[2]), 0)]
+    assert b"tRNS" in records[1][0]
+    write_records(tmp_path / "shard-00000-of-00001.tfrecord", records)
+    shards = open_shards(tmp_path)
+    assert shards.shape == (3, 8, 8, 3)
+    np.testing.assert_array_equal(shards.load(), x)
+
+
+@pytest.mark.parametrize("label, message", [(-1, "label -1; allowed: 0 to"),
+                                            (2**40, "label 1099511627776; allowed: 0 to")])
+def test_tfrecord_labels_out_of_bounds_are_refused(tmp_path, label, message):
+    png = png_bytes(np.zeros((8, 8, 3), np.uint8))
+    write_records(tmp_path / "shard-00000-of-00001.tfrecord", [(png, 0), (png, label)])
+    with pytest.raises(augkit.InputError, match=rf"tfrecord, record 1: {message}"):
+        open_shards(tmp_path)
+
+
+def test_a_sidecar_whose_records_are_not_a_list_is_an_input_error(tmp_path, shards):
+    folder = copy_shards(shards["tfrecord"], tmp_path / "side", manifest=False)
+    victim = min(folder.glob("*.tfrecord"))
+    Path(str(victim) + ".json").write_text('{"records": 5, "bytes": 1}')
+    with pytest.raises(augkit.InputError, match=r"tfrecord\.json: 'records' is int, not the list"):
+        open_shards(folder)
+
+
+def test_a_shard_folder_is_listed_once_per_stream(shards, monkeypatch):
+    import augkit.shard_reader as reader
+
+    calls, original = [], reader.find_shards
+    monkeypatch.setattr(reader, "find_shards", lambda folder: calls.append(folder)
+                        or original(folder))
+    stream(shards["npz"], pipeline=None)
+    assert len(calls) == 1
+    resolve_data(str(shards["npz"]), None)
+    assert len(calls) == 2
+
+
+# -- reads ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_empty_selections_read_nothing(shards, fmt):
+    x = open_shards(shards[fmt])
+    for empty in (x[3:3], x[[]], x[np.array([], np.float32)], x[np.array([], np.uint64)],
+                  x.read(np.array([], np.int64)), x.read([])):
+        assert empty.shape == (0, 8, 8, 3) and empty.dtype == np.uint8
+    assert x[np.empty((0, 2), np.int64)].shape == (0, 2, 8, 8, 3)
+    with pytest.raises(TypeError, match="integer rows"):
+        x[np.array([1.0])]
+
+
+def short_reads(monkeypatch, most: int = 37) -> list[int]:
+    """Make every os.pread / os.preadv return at most ``most`` bytes (as Linux does past
+    0x7ffff000); returns the list of byte counts returned."""
+    returned: list[int] = []
+    real_pread, real_preadv = os.pread, os.preadv
+
+    def pread(fd, size, offset):
+        data = real_pread(fd, min(size, most), offset)
+        returned.append(len(data))
+        return data
+
+    def preadv(fd, buffers, offset):
+        first = memoryview(buffers[0]).cast("B")[:most]
+        n = real_preadv(fd, [first], offset)
+        returned.append(n)
+        return n
+
+    monkeypatch.setattr(os, "pread", pread)
+    monkeypatch.setattr(os, "preadv", preadv)
+    return returned
+
+
+@pytest.mark.parametrize("kind", ["npz", "tfrecord", "int64"])
+def test_short_reads_are_continued(tmp_path, textured, monkeypatch, kind):
+    if kind == "int64":  # shards of another dtype: read row by row with pread
+        folder = tmp_path / "int64"
+        folder.mkdir()
+        full = np.random.default_rng(4).integers(0, 256, (10, 8, 8, 3))
+        for j in range(2):
+            (folder / f"shard-0000{j}-of-00002.npz").write_bytes(npz_bytes(
+                {"x": full[5 * j:5 * j + 5], "y": np.zeros(5, np.int64)}))
+    else:
+        folder, (full, _) = textured[kind], eager(textured[kind])
+    x = open_shards(folder)
+    rows = np.array([len(full) - 1, 0, 1, 2, 4, 3, 3])
+    returned = short_reads(monkeypatch)
+    np.testing.assert_array_equal(x[rows], full[rows])
+    np.testing.assert_array_equal(x.load(), full)
+    assert max(returned) == 37 and len(returned) > 2 * len(full)  # many short reads
+
+
+def test_a_read_of_nothing_is_truncation(shards, monkeypatch):
+    x = open_shards(shards["npz"])
+    monkeypatch.setattr(os, "preadv", lambda fd, buffers, offset: 0)
+    with pytest.raises(augkit.InputError, match=r"shard-00000-of-00006\.npz: truncated"):
+        x[[0, 1]]
