@@ -97,13 +97,15 @@ def cell(tile: np.ndarray, caption: str, m: Marks | None, colours: Palette) -> t
 def original_marks(ann: Annotation | None, image: np.ndarray) -> Marks | None:
     """The marks of an input image: its :class:`augkit.annotations.Annotation` as given
     (boxes in ``ann.bbox_format``; keypoints outside the image count as not visible)."""
+    from augkit.kernels.cv import NP
+    from augkit.targets.batch import _inside
+
     if ann is None:
         return None
     height, width = image.shape[:2]
     pts = ann.keypoints
     if pts is not None and len(pts):
-        x, y = pts[:, 0], pts[:, 1]
-        inside = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+        inside = _inside(NP, pts, height, width)
         vis = (pts[:, 2] > 0) & inside if pts.shape[1] == 3 else inside
         pts = np.concatenate([pts[:, :2], vis[:, None].astype(np.float64)], axis=1)
     return marks(height, width, ann.mask, ann.pixel_boxes(height, width), ann.bbox_labels,

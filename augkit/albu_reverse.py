@@ -18,7 +18,7 @@ from augkit import albu_targets
 from augkit import ops as O
 from augkit.albu import _BORDER, _INTERP, _JITTER_NEUTRAL, _Unmapped
 from augkit.errors import SpecError
-from augkit.ops.adapters import allowed_transforms
+from augkit.ops.adapters import allowed_transforms, plain
 from augkit.ops.noise import blur_radius
 
 _BORDER_BACK = {v: k for k, v in _BORDER.items()}
@@ -189,20 +189,6 @@ _REVERSE: dict[str, Callable[[Any], _Mapped]] = {
 }
 
 
-def _plain(value: Any, path: str) -> Any:
-    """Init arguments as YAML-safe data (tuples become lists), or a SpecError."""
-    if value is None or isinstance(value, (bool, str, int, float)):
-        return value
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {k: _plain(v, f"{path}.{k}") for k, v in value.items()}
-    raise SpecError(f"{path}: got a {type(value).__name__}; allowed: plain data (numbers, "
-                    f"strings, lists, mappings), since augkit specs are data, never code")
-
-
 def _adapter(t: Any, path: str) -> Any:
     """The ``albumentations`` adapter op running ``t``, with its non-default arguments."""
     name = type(t).__name__
@@ -213,10 +199,10 @@ def _adapter(t: Any, path: str) -> Any:
     if why and not (name == "CropAndPad" and t.keep_size):
         raise SpecError(f"{path}: {name} {why}, which the albumentations adapter op cannot "
                         f"carry; augkit's random_resized_crop, crop_and_pad and rescale may fit")
-    args = _plain({k: v for k, v in t.get_transform_init_args().items() if k != "p"},
+    args = plain({k: v for k, v in t.get_transform_init_args().items() if k != "p"},
                   f"{path} ({name})")
     try:
-        defaults = _plain(type(t)().get_transform_init_args(), name)
+        defaults = plain(type(t)().get_transform_init_args(), name)
     except Exception:  # noqa: BLE001  (required arguments or odd defaults: keep every argument)
         defaults = {}
     args = {k: v for k, v in args.items() if k not in defaults or defaults[k] != v}

@@ -29,8 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -41,8 +39,10 @@ import numpy as np
 from PIL import Image
 
 from augkit.errors import InputError
-from augkit.io import DEFAULT_MAX_PIXELS
-from augkit.params import closest, short_repr
+from augkit.io import _DECODE_ERRORS, DEFAULT_MAX_PIXELS, check_pixels
+from augkit.params import _is_number, closest, short_repr
+from augkit.spec import SUFFIXES as _DATA_SUFFIXES
+from augkit.spec import read_data
 from augkit.targets import SAMPLE_KEYS
 
 __all__ = ["KEYS", "SAMPLE", "SUFFIXES", "Annotation", "coerce", "load", "sample_file"]
@@ -51,8 +51,9 @@ __all__ = ["KEYS", "SAMPLE", "SUFFIXES", "Annotation", "coerce", "load", "sample
 KEYS = SAMPLE_KEYS
 #: ``load(SAMPLE, ...)`` reads the annotations bundled for the ``astronaut`` sample image.
 SAMPLE = "sample"
-#: Suffixes of annotation files.
-SUFFIXES = (".json", ".yaml", ".yml")
+#: Suffixes of annotation files (those of pipeline files: one reader,
+#: :func:`augkit.spec.read_data`, reads both).
+SUFFIXES = _DATA_SUFFIXES
 
 _COLUMNS = {"bboxes": (4,), "keypoints": (2, 3)}
 _WHAT = {"bboxes": "4 numbers per box, in the pipeline's bbox_format",
@@ -116,26 +117,12 @@ class Annotation:
             width: image width.
             bbox_format: the boxes' format; default :attr:`bbox_format` or ``pascal_voc``.
         """
-        from augkit.kernels.cv import NP
-        from augkit.targets.cv import BOX_TOLERANCE
-        from augkit.targets.formats import to_pascal_voc
+        from augkit.targets.cv import check_boxes
 
         fmt = bbox_format or self.bbox_format or "pascal_voc"
         if self.bboxes is None or not len(self.bboxes):
             return np.zeros((0, 4), np.float32)
-        px = to_pascal_voc(NP, self.bboxes, fmt, height, width)
-        t = BOX_TOLERANCE
-        for k, (box, (x0, y0, x1, y1)) in enumerate(zip(self.bboxes.tolist(), px.tolist())):
-            if not (x1 > x0 and y1 > y0):
-                raise InputError(f"{self.where}: bboxes[{k}]: {box} ({fmt}) has no area (x_max "
-                                 f"<= x_min or y_max <= y_min); allowed: boxes with positive "
-                                 f"width and height")
-            if x0 < -t or y0 < -t or x1 > width + t or y1 > height + t:
-                raise InputError(f"{self.where}: bboxes[{k}]: {box} ({fmt}) reaches outside the "
-                                 f"{width}x{height} image ([0, {width}] x [0, {height}] in "
-                                 f"pixels); allowed: boxes inside the image (or check the "
-                                 f"pipeline's bbox_format, {fmt!r})")
-        return np.clip(px, 0.0, [width, height, width, height]).astype(np.float32)
+        return check_boxes(self.bboxes, None, fmt, height, width, name=f"{self.where}: bboxes")
 
     def is_empty(self) -> bool:
         """Whether nothing is annotated (no mask, no box, no keypoint)."""
@@ -192,11 +179,6 @@ def _mask_array(value: Any, where: str) -> np.ndarray:
     if m.dtype.kind not in "biu":
         raise InputError(f"{where}: dtype {m.dtype}; allowed: integer or bool class ids")
     return m
-
-
-def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-            and math.isfinite(float(v)))
 
 
 def _coordinates(value: Any, key: str, where: str) -> np.ndarray:
@@ -265,7 +247,7 @@ def load(path: str | os.PathLike[str], images: Sequence[str | os.PathLike[str]],
     """
     bundled = os.fspath(path) == SAMPLE
     name = sample_file() if bundled else os.fspath(path)
-    data = _parse(name)
+    data = read_data(name, what="annotation file", error=InputError)
     if data is None:
         raise InputError(f"{name}: the file is empty; allowed: a mapping from image file names "
                          f"to annotations, e.g. {_EXAMPLE}")
@@ -301,33 +283,6 @@ def load(path: str | os.PathLike[str], images: Sequence[str | os.PathLike[str]],
             claimed[i] = key
             result[i] = ann
     return result
-
-
-def _parse(name: str) -> Any:
-    suffix = os.path.splitext(name)[1].lower()
-    if suffix not in SUFFIXES:
-        raise InputError(f"{name}: annotation files end in {', '.join(SUFFIXES)}; got "
-                         f"{suffix or '(no suffix)'!r}")
-    try:
-        with open(name, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such annotation file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"{name}: cannot read annotation file ({reason})") from None
-    if suffix == ".json":
-        errors: tuple[type[BaseException], ...] = (json.JSONDecodeError, RecursionError)
-        parse = json.loads
-    else:
-        import yaml
-
-        errors, parse = (yaml.YAMLError, RecursionError), yaml.safe_load
-    try:
-        return parse(text)
-    except errors as exc:
-        reason = " ".join(str(exc).split())
-        raise InputError(f"{name}: not valid {suffix.lstrip('.').upper()} ({reason})") from None
 
 
 def _match(key: str, names: list[str], source: str) -> list[int]:
@@ -379,10 +334,7 @@ def _read_mask(name: str, where: str, max_pixels: int | None) -> np.ndarray:
         raise InputError(f"{where}: {name}: no such file")
     try:
         with Image.open(name) as image:
-            width, height = image.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise InputError(f"{where}: {name}: {width}x{height} pixels, more than "
-                                 f"max_pixels ({max_pixels:,}); refusing to decode it")
+            check_pixels(f"{where}: {name}", image.size, max_pixels)
             image.load()
             mode = image.mode
             if mode not in ("L", "P", "1", "I") and not mode.startswith("I;16"):
@@ -392,7 +344,7 @@ def _read_mask(name: str, where: str, max_pixels: int | None) -> np.ndarray:
             array = np.array(image)
     except InputError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
         raise InputError(f"{where}: {name}: not a readable image ({exc})") from None
     if array.dtype == np.bool_:
         return array.astype(np.uint8)

@@ -67,10 +67,11 @@ def pipeline_to_dict(pipeline: Any) -> dict:
     }
 
 
-def _suffix(path: Path) -> str:
+def _suffix(path: Path, error: type[ValueError] = SpecError) -> str:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise fail(str(path), suffix or "(no suffix)", "a file ending in .yaml, .yml or .json")
+        raise error(f"{path}: got {short_repr(suffix or '(no suffix)')}; allowed: a file ending "
+                    f"in .yaml, .yml or .json")
     return suffix
 
 
@@ -96,8 +97,14 @@ def save(pipeline: Any, path: str | os.PathLike) -> None:
             fh.write(text)
 
 
-def loads(text: str, suffix: str = ".yaml", source: str = "<string>") -> dict:
-    """Parse YAML (safe loader only) or JSON text into a plain dict."""
+def loads(text: str, suffix: str = ".yaml", source: str = "<string>", *,
+          error: type[ValueError] = SpecError) -> Any:
+    """Parse YAML (safe loader only) or JSON text into plain data.
+
+    Raises:
+        SpecError (or ``error``): the text is not valid YAML/JSON; the message names
+            ``source``, the format and the parser's reason.
+    """
     try:
         if suffix == ".json":
             data = json.loads(text)
@@ -105,10 +112,36 @@ def loads(text: str, suffix: str = ".yaml", source: str = "<string>") -> dict:
             import yaml
 
             data = yaml.safe_load(text)
-    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError
+    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError, RecursionError
         reason = " ".join(str(exc).split())
-        raise SpecError(f"{source}: not valid {suffix.lstrip('.').upper()} ({reason})") from None
+        raise error(f"{source}: not valid {suffix.lstrip('.').upper()} ({reason})") from None
     return data
+
+
+def read_data(path: str | os.PathLike, *, what: str = "pipeline file",
+              error: type[ValueError] = SpecError) -> Any:
+    """Read a ``.yaml``/``.yml``/``.json`` file into plain data (YAML through ``safe_load``).
+
+    The one reader of data files: pipelines (:func:`load`) and preview annotations
+    (:func:`augkit.annotations.load`) both go through it.
+
+    Args:
+        path: the file; its suffix (any case) picks the parser.
+        what: what the file is, for the message when it cannot be read.
+        error: the exception raised (:class:`SpecError` for specs, ``InputError`` for data).
+
+    Raises:
+        SpecError (or ``error``): a wrong suffix, an unreadable file (missing, a directory,
+            not UTF-8) or bad syntax; the message starts with the path.
+    """
+    path = Path(path)
+    suffix = _suffix(path, error)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise error(f"{path}: cannot read {what} ({reason})") from None
+    return loads(text, suffix, str(path), error=error)
 
 
 def load(path: str | os.PathLike) -> Any:
@@ -128,13 +161,7 @@ def load(path: str | os.PathLike) -> Any:
     from augkit.pipeline import Pipeline
 
     path = Path(path)
-    suffix = _suffix(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SpecError(f"{path}: cannot read pipeline file ({reason})") from None
-    data = loads(text, suffix, str(path))
+    data = read_data(path)
     try:
         return Pipeline.from_dict(data)
     except SpecError as exc:

@@ -76,7 +76,7 @@ class Albumentations(Op):
         if name not in table:
             raise fail(f"{path}.transform", name,
                        f"the name of a public albumentations transform{closest(name, table)}")
-        args = _plain(dict(self.args))
+        args = plain(dict(self.args))
         args.pop("p", None)
         self.values["args"] = args
         accepted = _init_args(table[name])
@@ -139,13 +139,32 @@ class Albumentations(Op):
         return self._instance
 
 
-def _plain(value: Any) -> Any:
-    """Tuples to lists, recursively: the args are stored as the data YAML/JSON give back."""
+def plain(value: Any, path: str | None = None) -> Any:
+    """Tuples to lists, recursively: arguments as the data YAML/JSON give back.
+
+    Args:
+        value: transform arguments.
+        path: ``None`` (lenient, the adapter's own ``args``): other values pass unchanged.
+            A field path (strict, :func:`augkit.from_albumentations`): numpy scalars become
+            Python numbers and anything else that is not plain data (numbers, strings, lists,
+            mappings with string keys) is refused.
+
+    Raises:
+        SpecError: (strict only) a value that is not plain data, named by its field path.
+    """
+    strict = path is not None
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return [plain(v, f"{path}[{i}]" if strict else None) for i, v in enumerate(value)]
+    if isinstance(value, dict) and (not strict or all(isinstance(k, str) for k in value)):
+        return {k: plain(v, f"{path}.{k}" if strict else None) for k, v in value.items()}
+    if not strict or value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    import numpy as np
+
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    raise SpecError(f"{path}: got a {type(value).__name__}; allowed: plain data (numbers, "
+                    f"strings, lists, mappings), since augkit specs are data, never code")
 
 
 def _init_args(cls: type) -> set[str] | None:

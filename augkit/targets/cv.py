@@ -109,12 +109,24 @@ def flatten_labels(value: Any, counts: np.ndarray, name: str, of: str) -> np.nda
     return np.concatenate(non_empty)
 
 
-def check_boxes(boxes: np.ndarray, ids: np.ndarray, fmt: str, height: int, width: int,
+def check_boxes(boxes: np.ndarray, ids: np.ndarray | None, fmt: str, height: int, width: int,
                 name: str = "bboxes") -> np.ndarray:
-    """Boxes in ``fmt`` to pixel corners; refuse empty, inverted or outside boxes."""
+    """Boxes in ``fmt`` to pixel corners; refuse empty, inverted or outside boxes.
+
+    Args:
+        boxes: ``(B, 4)`` boxes in ``fmt``.
+        ids: the (sorted) image index of each box, naming box ``k`` ``name[image][j]`` in
+            messages; ``None`` for one image's boxes, named ``name[k]``.
+        fmt: the boxes' format.
+        height: image height.
+        width: image width.
+        name: what the boxes are called in messages (e.g. ``"ann.json: cat.jpg: bboxes"``).
+    """
     px = to_pascal_voc(NP, boxes, fmt, height, width)
 
     def where(k: int) -> str:
+        if ids is None:
+            return f"{name}[{k}]"
         return f"{name}[{ids[k]}][{k - int(np.searchsorted(ids, ids[k]))}]"
 
     bad = np.flatnonzero((px[:, 2] <= px[:, 0]) | (px[:, 3] <= px[:, 1]))
