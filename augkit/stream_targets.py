@@ -138,9 +138,10 @@ def target_stream(x: np.ndarray, y: np.ndarray | None, targets: dict[str, Any],
             given["bboxes"], given["bbox_labels"] = boxes.rows(idx)
         if points is not None:
             given["keypoints"], given["keypoint_labels"] = points.rows(idx)
-        res = {"images": x[idx], **given}
+        images = x[idx]
+        res = {"images": images, **given}
         if head is not None:
-            res = head.augment(x[idx], seed=seed, index=idx, epoch=int(ep), **given)
+            res = head.augment(images, seed=seed, index=idx, epoch=int(ep), **given)
         flat = [res["images"]] + ([res["masks"]] if masks is not None else [])
         for key in ("bboxes", "keypoints"):
             if key in res:
