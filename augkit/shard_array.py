@@ -4,7 +4,7 @@
 shard (its image count and where its images lie). ``x[rows]`` then reads just those rows: in an
 ``npz`` shard (an uncompressed zip, :mod:`augkit.shard_npz`) a run of consecutive rows is one
 positioned read at a known offset, scattered by the kernel straight into the output; a TFRecord
-row is one read of its PNG and one decode (:func:`augkit.io.decode_png`). Nothing is cached:
+row is one read of its PNG and one decode (:func:`augkit.png.decode_png`). Nothing is cached:
 memory holds what was asked for, never the data set. Values are not range-checked here: the
 pipeline checks every batch it is given (:func:`augkit.batch_checks.check_images`, and the tf
 backend in the graph), as it does for arrays.
@@ -22,7 +22,7 @@ import numpy as np
 
 from augkit.batch_checks import as_image_array
 from augkit.errors import InputError
-from augkit.io import decode_png
+from augkit.png import decode_png
 
 __all__ = ["Shard", "ShardArray"]
 

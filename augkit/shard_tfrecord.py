@@ -8,7 +8,7 @@ each ``data`` is a serialized ``tf.train.Example`` whose features are ``image`` 
 features and the PNG header, not the pixels), and returns where each PNG lies in the file, its
 label, class name and shape; the decompression-bomb guard of :mod:`augkit.io` is applied to
 every PNG header here, so a shard that would decode to huge images is refused when it is opened.
-:func:`augkit.io.decode_png` then turns the bytes read at such a place into pixels. The
+:func:`augkit.png.decode_png` then turns the bytes read at such a place into pixels. The
 protobuf wire format is read directly (a dozen lines, below) so that indexing needs neither
 TensorFlow nor reading the images.
 """
@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from augkit.errors import InputError
-from augkit.io import DEFAULT_MAX_PIXELS, PNG_CHANNELS, check_pixels, png_header
+from augkit.io import DEFAULT_MAX_PIXELS, check_pixels
+from augkit.png import PNG_CHANNELS, png_header
 
 __all__ = ["MAX_LABEL", "RecordIndex", "index_tfrecord"]
 

@@ -11,13 +11,13 @@ from PIL import Image
 
 from augkit.errors import InputError
 from augkit.io import (
-    encode_png,
     read_image,
     sample_image,
     sample_names,
     sample_path,
     write_png,
 )
+from augkit.png import encode_png
 
 
 def _rgb(h: int = 12, w: int = 20) -> np.ndarray:

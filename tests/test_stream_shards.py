@@ -563,7 +563,7 @@ def test_a_tfrecord_decompression_bomb_is_refused_when_opened(tmp_path):
 
 
 def test_decode_png_checks_size_and_channels():
-    from augkit.io import decode_png, encode_png
+    from augkit.png import decode_png, encode_png
 
     image = np.random.default_rng(2).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     np.testing.assert_array_equal(decode_png(encode_png(image), (5, 7, 3), "here"), image)

@@ -127,7 +127,7 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False) -> None:
 def encode(image: np.ndarray, fmt: str, quality: int) -> bytes:
     """Encode one ``(H, W, C)`` uint8 image as PNG or JPEG bytes (deterministic)."""
     if fmt == "png":
-        from augkit.io import encode_png
+        from augkit.png import encode_png
 
         return encode_png(image)
     import cv2
