@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from augkit.errors import InputError
 from augkit.pipeline import Pipeline
-from augkit.stream_core import Options, distribute, finish, index_batches, split_tail
+from augkit.stream_core import Options, cv_call, distribute, finish, index_batches, split_tail
 from augkit.targets import TargetSettings
 from augkit.targets import cv as tcv
 
@@ -164,7 +164,7 @@ def target_stream(x: np.ndarray, y: np.ndarray | None, targets: dict[str, Any],
             for r in (boxes, points):
                 if r is not None:
                     tout += [tf.float32, tf.int64, tf.int64]
-            flat = list(tf.numpy_function(cv_batch, [idx, epoch], tout, stateful=False))
+            flat = list(cv_call(cv_batch, [idx, epoch], tout))
             res = {"images": tf.ensure_shape(flat.pop(0), (batch_dim, *out_shape))}
             if masks is not None:
                 res["masks"] = flat.pop(0)

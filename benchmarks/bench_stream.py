@@ -233,8 +233,11 @@ def bench_size(size, methods, args, log):
             run = FACTORIES[name](x[:probe_n], y[:probe_n], batch)
             _timed(run)  # warm-up: tracing, lazy imports
             t_probe, _ = _timed(run)
-            n = int(probe_n / max(t_probe, 1e-9) * args.target_seconds)
-            n = int(min(max(n, probe_n), pool)) // batch * batch
+            if args.pool:  # an epoch over the whole pool, for every method
+                n = pool // batch * batch
+            else:  # a pass of about --target-seconds at the probe's rate
+                n = int(probe_n / max(t_probe, 1e-9) * args.target_seconds)
+                n = int(min(max(n, probe_n), pool)) // batch * batch
             run = FACTORIES[name](x[:n], y[:n], batch)
             _, out = _timed(run)  # warm-up of the full-size data set
             row.update(n=n, times=[], note=_check(out, batch, size))
@@ -380,8 +383,9 @@ def main(argv=None):
                         help="aim each pass at about this long (default 2)")
     parser.add_argument("--pool", type=int, nargs="+", metavar="N",
                         help="distinct images per size, one value or one per size (default "
-                             "16384 at 32 px, 1024 at 224 px); a stream pass is one epoch over "
-                             "them, so this is also the epoch length")
+                             "16384 at 32 px, 1024 at 224 px). Given, every method drains all of "
+                             "them per pass (an epoch, e.g. 50000 as CIFAR-10); otherwise each "
+                             "pass is sized to about --target-seconds from a short probe")
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument("--rss", action="store_true", help="also measure folder-stream memory")
     parser.add_argument("--json", metavar="OUT", help="also write the results here")

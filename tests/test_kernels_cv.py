@@ -64,3 +64,62 @@ def test_fused_rescale_equals_warp_then_rescale(side):
     want = _reference(x, inv, (side, side), "reflect", 0).astype(np.float32) * np.float32(1 / 255)
     assert fused.dtype == np.float32
     np.testing.assert_array_equal(fused, want)
+
+
+def test_serial_runs_on_the_calling_thread_and_threads_split_otherwise():
+    import threading
+
+    seen = []
+
+    def record(start, stop):
+        seen.append((threading.get_ident(), start, stop))
+
+    n, pixels = 64, kcv._THREAD_MIN_PIXELS  # large enough to split
+    kcv._map_chunks(record, n, pixels)
+    assert sorted((s, e) for _, s, e in seen)[0][0] == 0 and len(seen) == min(kcv._WORKERS, n)
+    assert sum(e - s for _, s, e in seen) == n
+    seen.clear()
+    with kcv.serial():
+        kcv._map_chunks(record, n, pixels)
+        with kcv.serial():  # nested: still serial, and restored only by the outer exit
+            pass
+        kcv._map_chunks(record, n, pixels)
+    assert seen == [(threading.get_ident(), 0, n)] * 2
+    seen.clear()
+    kcv._map_chunks(record, n, pixels)  # the flag is gone after the block
+    assert len(seen) == min(kcv._WORKERS, n)
+
+
+def test_serial_batches_equal_threaded_ones():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (64, 48, 48, 3), dtype=np.uint8)
+    inv = _inverse_matrices(rng, 64, 48, 48)
+    kwargs = dict(fill_mode="reflect", cval=0.0, interpolation="bilinear")
+    threaded = kcv.warp(x, inv, (48, 48), **kwargs)
+    with kcv.serial():
+        alone = kcv.warp(x, inv, (48, 48), **kwargs)
+    np.testing.assert_array_equal(threaded, alone)
+
+
+@pytest.mark.parametrize("value, expected", [(None, 1), ("3", 3), ("keep", "untouched")])
+def test_opencv_threads_set_once_from_the_environment(monkeypatch, value, expected):
+    calls = []
+    monkeypatch.setattr(kcv, "_opencv_threads_set", False)
+    monkeypatch.setattr(kcv.cv2, "setNumThreads", calls.append)
+    if value is None:
+        monkeypatch.delenv(kcv.OPENCV_THREADS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(kcv.OPENCV_THREADS_ENV, value)
+    kcv._map_chunks(lambda start, stop: None, 4, 16)
+    kcv._map_chunks(lambda start, stop: None, 4, 16)
+    assert calls == ([] if expected == "untouched" else [expected])
+
+
+def test_opencv_threads_bad_value_names_the_variable(monkeypatch):
+    from augkit.errors import InputError
+
+    monkeypatch.setattr(kcv, "_opencv_threads_set", False)
+    monkeypatch.setattr(kcv.cv2, "setNumThreads", lambda n: pytest.fail("must not be called"))
+    monkeypatch.setenv(kcv.OPENCV_THREADS_ENV, "many")
+    with pytest.raises(InputError, match="AUGKIT_OPENCV_THREADS='many'.*'keep' or a whole"):
+        kcv._map_chunks(lambda start, stop: None, 4, 16)
