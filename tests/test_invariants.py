@@ -315,3 +315,16 @@ def test_warp_fused_with_rescale_equals_separate_rescale(side):
     separate, _ = augkit.Pipeline([rescale]).apply(warped, seed=4)
     assert fused.dtype == np.float32
     np.testing.assert_array_equal(fused, separate)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.25])
+def test_rescale_is_bit_identical_on_both_backends_signed_zeros_included(offset):
+    """tf skips a zero offset as cv does: ``-0.0 + 0.0`` would turn -0.0 into +0.0 there."""
+    x = np.array([0.0, -0.0, 1.0, 3.5, 255.0], np.float32).reshape(1, 1, 5, 1)
+    pipe = augkit.Pipeline([augkit.ops.Rescale(scale=-1 / 255, offset=offset)],
+                           value_range=(0.0, 255.0))
+    cv, _ = pipe.apply(x, seed=0, backend="cv")
+    tf_out, _ = pipe.apply(x, seed=0, backend="tf")
+    tf_out = np.asarray(tf_out)
+    np.testing.assert_array_equal(cv.view(np.uint32), tf_out.view(np.uint32))
+    assert np.signbit(cv[0, 0, 0, 0]) == (offset == 0.0)

@@ -126,7 +126,10 @@ class _TFMath:
 
     @staticmethod
     def scale_values(x: Any, scale: float, offset: float) -> tf.Tensor:
-        return tf.cast(x, tf.float32) * scale + offset
+        out = tf.cast(x, tf.float32) * scale
+        if isinstance(offset, (int, float)) and offset == 0:
+            return out  # as the cv backend: no pass for a zero offset (and -0.0 stays -0.0)
+        return out + offset
 
     @staticmethod
     def eye3(n: Any) -> tf.Tensor:
