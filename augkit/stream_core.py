@@ -2,8 +2,9 @@
 
 A stream's data set is built from the pieces here:
 
-* :func:`epoch_numbers`: which epochs a data set covers — a counter read and incremented when
-  an iterator starts (each pass over the data set is the next epoch), or a fixed range;
+* :func:`each_epoch`: the epochs a data set covers, one after another — a counter read and
+  incremented when an iterator starts (each pass over the data set is the next epoch), or a
+  fixed range;
 * :func:`epoch_items`: the epoch's order of items, :func:`augkit.order.epoch_order`, computed
   once per epoch;
 * :func:`split_tail` and :func:`augment_batch`: a batch through the pipeline on the chosen
@@ -89,15 +90,21 @@ def split(n: int, validation_split: Any, subset: Any, seed: int) -> np.ndarray:
     return items
 
 
-def epoch_numbers(opts: Options) -> tuple[tf.data.Dataset, tf.Variable | None]:
-    """The epochs a data set covers: a counter (one per pass) or a fixed range."""
+def each_epoch(opts: Options, one_epoch: Any) -> tuple[tf.data.Dataset, tf.Variable | None]:
+    """``one_epoch(epoch)``'s data sets, one after another, for the epochs a stream covers.
+
+    Either a counter, read and incremented when an iterator starts (each pass over the data
+    set is the next epoch), or the fixed range ``opts.epochs`` from ``opts.initial_epoch``.
+    Returns the data set and the counter (``None`` for a fixed range).
+    """
     if opts.epochs is not None:
         first = opts.initial_epoch
-        return tf.data.Dataset.range(first, first + opts.epochs), None
+        return tf.data.Dataset.range(first, first + opts.epochs).flat_map(one_epoch), None
     counter = tf.Variable(opts.initial_epoch, dtype=tf.int64, trainable=False,
                           name="augkit_epoch")
-    # Read-and-increment when an iterator starts: each pass over the data set is an epoch.
-    return tf.data.Dataset.range(1).map(lambda _: counter.assign_add(1) - 1), counter
+    # one function, not a map then a flat_map: each costs ~4 ms when an iterator starts
+    ds = tf.data.Dataset.range(1).flat_map(lambda _: one_epoch(counter.assign_add(1) - 1))
+    return ds, counter
 
 
 def epoch_items(n: int, epoch: tf.Tensor, opts: Options, graph_only: bool = False) -> Any:
@@ -125,7 +132,7 @@ def index_batches(items: np.ndarray, opts: Options, steps: int, rows: int,
     ``items`` are the source rows this stream covers (after any validation split); each epoch
     visits them in :func:`epoch_items` order, cut to ``steps`` full batches with
     ``drop_remainder``. Returns the data set of ``(rows, epoch)`` and the epoch counter (see
-    :func:`epoch_numbers`).
+    :func:`each_epoch`).
     """
     n, items_t = len(items), tf.constant(items, tf.int64)
 
@@ -136,8 +143,7 @@ def index_batches(items: np.ndarray, opts: Options, steps: int, rows: int,
         chunks = tf.data.Dataset.from_tensor_slices(idx).batch(rows)
         return tf.data.Dataset.zip((chunks, tf.data.Dataset.from_tensors(epoch).repeat()))
 
-    epochs, counter = epoch_numbers(opts)
-    return epochs.flat_map(one_epoch), counter
+    return each_epoch(opts, one_epoch)
 
 
 def split_tail(pipeline: Pipeline | None) -> tuple[Pipeline | None, Pipeline | None]:

@@ -25,8 +25,8 @@ from augkit.stream_core import (
     DEFAULT_IMAGE_SIZE,
     Options,
     augment_batch,
+    each_epoch,
     epoch_items,
-    epoch_numbers,
     finish,
     mixing_label_mode,
     split,
@@ -100,8 +100,7 @@ def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
         return ds.map(augment, num_parallel_calls=opts.parallel,
                       deterministic=opts.deterministic)
 
-    epochs, counter = epoch_numbers(opts)
-    ds = epochs.flat_map(one_epoch)
+    ds, counter = each_epoch(opts, one_epoch)
     return finish(ds, opts, None if skip else steps, counter,
                   class_names=list(source.class_names),
                   file_paths=paths, skipped_files=decoder.skipped)
