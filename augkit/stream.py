@@ -42,10 +42,10 @@ from augkit.io import COLOR_MODES, DEFAULT_MAX_PIXELS
 from augkit.pipeline import Pipeline
 from augkit.shard_reader import ShardArray, load_arrays, path_source
 from augkit.sources import FileSource
+from augkit.stream_arrays import array_stream
 from augkit.stream_core import (
     DEFAULT_BACKEND,
     Options,
-    array_stream,
     mixing_labels,
     split,
 )

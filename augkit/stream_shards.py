@@ -5,7 +5,7 @@ A shard folder is an array source whose rows are read from disk when their batch
 the stream is exactly the stream of the concatenated arrays — same order, same augmentation,
 same validation split — without holding them:
 
-* ``backend="cv"``: :func:`augkit.stream_core.array_stream` itself; its cv calls index the
+* ``backend="cv"``: :func:`augkit.stream_arrays.array_stream` itself; its cv calls index the
   array (``x[rows]``), which reads just those rows;
 * ``backend="tf"``: per epoch the same order is cut into batches of rows, one parallel ``map``
   reads each batch in a ``tf.numpy_function`` and augments it in the graph
@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 from augkit.shard_reader import ShardArray
+from augkit.stream_arrays import array_stream
 from augkit.stream_core import (
     Options,
-    array_stream,
     augment_batch,
     finish,
     index_batches,

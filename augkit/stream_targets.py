@@ -14,7 +14,7 @@
 ``"keypoint_labels"``   ``tf.RaggedTensor`` ``(B, None)``
 ======================  =========================================================
 
-Order, seeding and epochs are those of the image-only array stream (:mod:`augkit.stream_core`).
+Order, seeding and epochs are those of the image-only array stream (:mod:`augkit.stream_arrays`).
 Labels never pass through the augmentation: the pipeline moves each box (keypoint) with its
 *flat position* in the data set as its label, and the stream gathers the user's labels by the
 positions that survive, in the graph, so they stay paired with their boxes whatever their
