@@ -239,7 +239,7 @@ def make_albumentations(size, batch, args):
         for i in range(len(xb)):
             out[i] = aug(image=xb[i])["image"]
         return out
-    return _batchwise(fn, batch)
+    return opencv_default_threads(_batchwise(fn, batch))
 
 
 def _ceiling_matrices(rng, n, size):
@@ -298,8 +298,26 @@ def _make_ceiling(size, batch, threads):
     return _batchwise(fn, batch)
 
 
+def opencv_default_threads(run):
+    """``run`` with OpenCV's default thread count, restored afterwards.
+
+    augkit sets OpenCV to one thread once it has run in this process; baselines that call
+    OpenCV run as they would without augkit.
+    """
+    import cv2
+
+    def wrapped(*args, **kwargs):
+        saved = cv2.getNumThreads()
+        cv2.setNumThreads(-1)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            cv2.setNumThreads(saved)
+    return wrapped
+
+
 def make_ceiling(size, batch, args):
-    return _make_ceiling(size, batch, 1)
+    return opencv_default_threads(_make_ceiling(size, batch, 1))
 
 
 def make_ceiling_threads(size, batch, args):

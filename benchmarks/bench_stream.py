@@ -52,7 +52,13 @@ for _path in (_REPO, _HERE):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from bench_apply import SEED_KWARGS, _ceiling_matrices, _keras_model, make_pool  # noqa: E402
+from bench_apply import (  # noqa: E402
+    SEED_KWARGS,
+    _ceiling_matrices,
+    _keras_model,
+    make_pool,
+    opencv_default_threads,
+)
 
 BATCH = {32: 128, 224: 32}
 POOL = {32: 16384, 224: 1024}  # most distinct images any method is given per size
@@ -162,7 +168,7 @@ def make_albumentations(x, y, batch):
     ds = (tf.data.Dataset.from_tensor_slices((x, y))
           .map(mapped, num_parallel_calls=tf.data.AUTOTUNE)
           .batch(batch).prefetch(tf.data.AUTOTUNE))
-    return lambda: _drain(ds)
+    return opencv_default_threads(lambda: _drain(ds))
 
 
 def make_ceiling(x, y, batch):

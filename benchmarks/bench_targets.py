@@ -62,6 +62,7 @@ from bench_apply import (  # the data, batching and environment of the image ben
     add_timing_args,
     environment,
     make_pool,
+    opencv_default_threads,
     parse_timing_args,
     rates,
 )
@@ -204,7 +205,7 @@ def make_albumentations(batch, args, targets):
                 if key in res:
                     res[key].append(np.asarray(r[key]))
         return res
-    return fn
+    return opencv_default_threads(fn)
 
 
 def _augkit_pipeline(min_visibility):
