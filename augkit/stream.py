@@ -142,7 +142,9 @@ def stream(
         initial_epoch: the first epoch number (to resume a run).
         drop_remainder: drop the last, smaller batch of each epoch (all batches full and the
             batch dimension static).
-        num_parallel_calls: parallel decode/augment calls; ``None`` lets tf.data tune it.
+        num_parallel_calls: parallel decode/augment calls; ``None`` takes tf.data's default
+            (one per core, up to 16: streams switch tf.data's autotuning model off, see
+            ``docs/stream.md``, Performance).
         deterministic: keep the order whatever the parallelism (default). ``False`` lets
             tf.data hand out whichever batch (arrays) or file (folders) is ready first; each
             image is still augmented the same way, but the order is no longer reproducible.

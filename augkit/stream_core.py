@@ -292,10 +292,11 @@ def finish(ds: tf.data.Dataset, opts: Options, steps: int | None,
     """Cardinality, prefetch, options and the attributes every stream carries.
 
     tf.data's autotuning model is switched off (``AUTOTUNE`` values then take tf.data's
-    defaults: parallel calls = cores, a growing prefetch buffer): with it, deleting the
-    iterator of a finished pass (``model.fit`` does so every epoch) stalled ~0.5 s in about
-    half of the passes, and its optimization thread took CPU from the calls. Measured at
-    32 px on 2 cores: passes of 50 000 images 38-86k img/s with it, 74-96k without.
+    defaults: one parallel call per core up to 16, a growing prefetch buffer): with it,
+    deleting the iterator of a finished pass (``model.fit`` does so every epoch) stalled
+    ~0.5 s in about half of the passes, and its optimization thread took CPU from the
+    calls. Measured at 32 px on 2 cores: passes of 50 000 images 38-86k img/s with it,
+    74-96k without.
     ``ds.with_options`` turns it back on.
     """
     if steps is not None:
