@@ -123,3 +123,20 @@ def test_opencv_threads_bad_value_names_the_variable(monkeypatch):
     monkeypatch.setenv(kcv.OPENCV_THREADS_ENV, "many")
     with pytest.raises(InputError, match="AUGKIT_OPENCV_THREADS='many'.*'keep' or a whole"):
         kcv._map_chunks(lambda start, stop: None, 4, 16)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 9), side=st.integers(1, 9), channels=st.sampled_from([1, 3, 4, 5]),
+       dtype=st.sampled_from(["uint8", "uint16", "int16", "float32", "float64", "int64", "bool"]),
+       seed=st.integers(0, 2**16))
+def test_flips_are_exact_reversals_for_every_dtype(n, side, channels, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(0, 200, (n, side, side + 1, channels)) % (2 if dtype == "bool" else 200)
+         ).astype(dtype)
+    flips = rng.random((n, 2)) < 0.5
+    out = kcv._flip(x, flips)
+    for img, res, (fx, fy) in zip(x, out, flips):
+        want = img[:, ::-1] if fx else img
+        want = want[::-1] if fy else want
+        np.testing.assert_array_equal(res, want)
+    assert out.dtype == x.dtype and not np.shares_memory(out, x)
