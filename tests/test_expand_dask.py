@@ -79,7 +79,7 @@ def test_sigkill_then_rerun_completes_with_identical_files(tmp_path):
     PIPE.save(spec)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "augkit.cli", "expand", str(src), str(out), "-p", str(spec),
-               "--copies", "24", "--workers", "2", "--batch-size", "4", "--quiet"]
+               "--copies", "8", "--workers", "2", "--batch-size", "4", "--quiet"]
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
@@ -92,7 +92,7 @@ def test_sigkill_then_rerun_completes_with_identical_files(tmp_path):
         os.kill(run.pid, signal.SIGKILL)  # the coordinator only: its workers become stale
         run.wait(timeout=10)
         written_before = len(list(out.glob("*/*.png")))
-        assert 0 < written_before < 80 * 25  # enough work that the kill lands mid-run
+        assert 0 < written_before < 720
         # Rerun at once, while the stale workers may still be finishing their batch.
         rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
@@ -104,7 +104,7 @@ def test_sigkill_then_rerun_completes_with_identical_files(tmp_path):
             pass
     assert leftovers(out) == []
     clean = tmp_path / "clean"
-    expand(src, clean, pipeline=PIPE, copies=24, **SYNC)
+    expand(src, clean, pipeline=PIPE, copies=8, **SYNC)
     assert tree(out) == tree(clean)
     assert {r["status"] for r in manifest(out)} == {"ok"}
 
@@ -114,11 +114,13 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path):
     spec = tmp_path / "p.yaml"
     PIPE.save(spec)
     out = tmp_path / "out"
-    # enough work (2 400 images) that the run cannot finish between the check and the signal
     command = [sys.executable, "-m", "augkit.cli", "expand", str(src), str(out), "-p", str(spec),
-               "--copies", "40", "--workers", "2", "--batch-size", "4"]
+               "--copies", "10", "--workers", "2", "--batch-size", "4"]
+    # SIGINT as in a terminal: a shell that starts a job in the background (`cmd &`, as some CI
+    # runners do) passes SIGINT down ignored, and Python then keeps ignoring it
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and run.poll() is None:
@@ -143,7 +145,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert f"{statuses.count('ok')} already present" in rerun.stdout
     clean = tmp_path / "clean"
-    expand(src, clean, pipeline=PIPE, copies=40, **SYNC)
+    expand(src, clean, pipeline=PIPE, copies=10, **SYNC)
     assert tree(out) == tree(clean)
 
 
