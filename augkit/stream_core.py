@@ -180,9 +180,9 @@ def cv_call(fn: Any, inputs: list[tf.Tensor], tout: Any) -> Any:
     """``tf.numpy_function(fn, inputs, tout)`` with ``fn``'s cv kernels on the calling thread.
 
     tf.data's parallel calls already keep every core busy; augkit's worker threads on top of
-    them cost more in hand-offs than they save (:func:`augkit.kernels.cv.serial`).
+    them cost more in hand-offs than they save (:func:`augkit.kernels.cv_threads.serial`).
     """
-    from augkit.kernels.cv import serial
+    from augkit.kernels.cv_threads import serial
 
     def run(*args: np.ndarray) -> Any:
         with serial():

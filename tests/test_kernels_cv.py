@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from augkit.kernels import cv as kcv
+from augkit.kernels import cv_threads
 
 _BORDER = {"nearest": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT,
            "reflect": cv2.BORDER_REFLECT, "wrap": cv2.BORDER_WRAP}
@@ -74,20 +75,20 @@ def test_serial_runs_on_the_calling_thread_and_threads_split_otherwise():
     def record(start, stop):
         seen.append((threading.get_ident(), start, stop))
 
-    n, pixels = 64, kcv._THREAD_MIN_PIXELS  # large enough to split
-    kcv._map_chunks(record, n, pixels)
-    assert sorted((s, e) for _, s, e in seen)[0][0] == 0 and len(seen) == min(kcv._WORKERS, n)
+    n, pixels = 64, cv_threads.THREAD_MIN_PIXELS  # large enough to split
+    cv_threads.map_chunks(record, n, pixels)
+    assert sorted((s, e) for _, s, e in seen)[0][0] == 0 and len(seen) == min(cv_threads.WORKERS, n)
     assert sum(e - s for _, s, e in seen) == n
     seen.clear()
-    with kcv.serial():
-        kcv._map_chunks(record, n, pixels)
-        with kcv.serial():  # nested: still serial, and restored only by the outer exit
+    with cv_threads.serial():
+        cv_threads.map_chunks(record, n, pixels)
+        with cv_threads.serial():  # nested: still serial, and restored only by the outer exit
             pass
-        kcv._map_chunks(record, n, pixels)
+        cv_threads.map_chunks(record, n, pixels)
     assert seen == [(threading.get_ident(), 0, n)] * 2
     seen.clear()
-    kcv._map_chunks(record, n, pixels)  # the flag is gone after the block
-    assert len(seen) == min(kcv._WORKERS, n)
+    cv_threads.map_chunks(record, n, pixels)  # the flag is gone after the block
+    assert len(seen) == min(cv_threads.WORKERS, n)
 
 
 def test_serial_batches_equal_threaded_ones():
@@ -96,7 +97,7 @@ def test_serial_batches_equal_threaded_ones():
     inv = _inverse_matrices(rng, 64, 48, 48)
     kwargs = dict(fill_mode="reflect", cval=0.0, interpolation="bilinear")
     threaded = kcv.warp(x, inv, (48, 48), **kwargs)
-    with kcv.serial():
+    with cv_threads.serial():
         alone = kcv.warp(x, inv, (48, 48), **kwargs)
     np.testing.assert_array_equal(threaded, alone)
 
@@ -104,25 +105,26 @@ def test_serial_batches_equal_threaded_ones():
 @pytest.mark.parametrize("value, expected", [(None, 1), ("3", 3), ("keep", "untouched")])
 def test_opencv_threads_set_once_from_the_environment(monkeypatch, value, expected):
     calls = []
-    monkeypatch.setattr(kcv, "_opencv_threads_set", False)
-    monkeypatch.setattr(kcv.cv2, "setNumThreads", calls.append)
+    monkeypatch.setattr(cv_threads, "_opencv_threads_set", False)
+    monkeypatch.setattr(cv_threads.cv2, "setNumThreads", calls.append)
     if value is None:
-        monkeypatch.delenv(kcv.OPENCV_THREADS_ENV, raising=False)
+        monkeypatch.delenv(cv_threads.OPENCV_THREADS_ENV, raising=False)
     else:
-        monkeypatch.setenv(kcv.OPENCV_THREADS_ENV, value)
-    kcv._map_chunks(lambda start, stop: None, 4, 16)
-    kcv._map_chunks(lambda start, stop: None, 4, 16)
+        monkeypatch.setenv(cv_threads.OPENCV_THREADS_ENV, value)
+    cv_threads.map_chunks(lambda start, stop: None, 4, 16)
+    cv_threads.map_chunks(lambda start, stop: None, 4, 16)
     assert calls == ([] if expected == "untouched" else [expected])
 
 
 def test_opencv_threads_bad_value_names_the_variable(monkeypatch):
     from augkit.errors import InputError
 
-    monkeypatch.setattr(kcv, "_opencv_threads_set", False)
-    monkeypatch.setattr(kcv.cv2, "setNumThreads", lambda n: pytest.fail("must not be called"))
-    monkeypatch.setenv(kcv.OPENCV_THREADS_ENV, "many")
+    monkeypatch.setattr(cv_threads, "_opencv_threads_set", False)
+    monkeypatch.setattr(cv_threads.cv2, "setNumThreads",
+                        lambda n: pytest.fail("must not be called"))
+    monkeypatch.setenv(cv_threads.OPENCV_THREADS_ENV, "many")
     with pytest.raises(InputError, match="AUGKIT_OPENCV_THREADS='many'.*'keep' or a whole"):
-        kcv._map_chunks(lambda start, stop: None, 4, 16)
+        cv_threads.map_chunks(lambda start, stop: None, 4, 16)
 
 
 @settings(max_examples=30, deadline=None)

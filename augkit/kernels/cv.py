@@ -1,20 +1,14 @@
 """CPU kernels: numpy + OpenCV. No TensorFlow here.
 
 The warp runs ``cv2.warpAffine`` per image (OpenCV releases the GIL, so chunks of a large batch
-run on threads; a 3-channel image of 64×64 pixels or more is warped as 4 channels, which OpenCV
-vectorizes, with identical results); pure flips take an exact numpy fast path; nearest
-interpolation is a numpy gather that reproduces TensorFlow's coordinate arithmetic so the
-backends agree exactly.
+run on threads, see :mod:`augkit.kernels.cv_threads`; a 3-channel image of 64×64 pixels or more
+is warped as 4 channels, which OpenCV vectorizes, with identical results); pure flips take an
+exact path (one ``cv2.flip`` per flipped image); nearest interpolation is a numpy gather that
+reproduces TensorFlow's coordinate arithmetic so the backends agree exactly.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -23,6 +17,7 @@ import numpy as np
 from augkit.geometry import matmul3 as _matmul3
 from augkit.kernels import kernel
 from augkit.kernels.common import Ctx
+from augkit.kernels.cv_threads import map_chunks
 
 _BORDER = {
     "nearest": cv2.BORDER_REPLICATE,
@@ -34,8 +29,6 @@ _INTER = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 # Below this many pixels per image a per-image rescale call costs more than the cache it saves
 # (measured: -15 % at 32 px, +17 % at 224 px).
 _FUSE_MIN_PIXELS = 1 << 14
-# Below this many output pixels per batch, thread start-up costs more than it saves.
-_THREAD_MIN_PIXELS = 1 << 17
 # From this many output pixels per image, a 3-channel bilinear warp runs as a 4-channel one
 # (OpenCV's vectorized bilinear remap serves 1, 2 and 4 channels, not 3): RGB -> RGBA, warp,
 # RGBA -> RGB gives bit-identical pixels. Measured per image, uint8 / float32: 0.84x / 0.74x at
@@ -128,81 +121,6 @@ class _NumpyMath:
 NP = _NumpyMath()
 
 
-_WORKERS = max(1, min(os.cpu_count() or 1, 8))
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One process-wide pool (made on first use): creating threads per batch costs more than
-    warping a batch of small images."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(_WORKERS, thread_name_prefix="augkit-cv")
-    return _POOL
-
-
-#: Set by :func:`serial` for the calling thread.
-_LOCAL = threading.local()
-#: ``keep`` leaves OpenCV's thread count alone; a number is the count augkit sets.
-OPENCV_THREADS_ENV = "AUGKIT_OPENCV_THREADS"
-_opencv_threads_set = False
-_THREADS_LOCK = threading.Lock()
-
-
-@contextmanager
-def serial() -> Iterator[None]:
-    """Run this thread's cv kernels on this thread alone, without augkit's worker threads.
-
-    For callers that already run several batches at once, e.g. the parallel calls of a
-    ``tf.data`` map: their threads and augkit's would share the same cores and GIL, and the
-    extra hand-offs cost more than the split saves.
-    """
-    before = getattr(_LOCAL, "serial", False)
-    _LOCAL.serial = True
-    try:
-        yield
-    finally:
-        _LOCAL.serial = before
-
-
-def _opencv_threads() -> None:
-    """Set OpenCV's own thread count once, before augkit's first OpenCV kernel call.
-
-    augkit spreads a batch over its own threads, one OpenCV call per image; OpenCV's pool on
-    top only adds hand-offs between threads that spin while they wait. Measured on 2 cores,
-    warps of 32 px images: 16.5 µs of CPU per image with OpenCV's 2 threads, 9.5 µs with 1,
-    for the same wall time at 224 px. So augkit sets 1 unless the environment variable
-    ``AUGKIT_OPENCV_THREADS`` says ``keep`` (leave OpenCV alone) or another count.
-    """
-    global _opencv_threads_set
-    if _opencv_threads_set:
-        return
-    wanted = os.environ.get(OPENCV_THREADS_ENV, "1").strip().lower()
-    try:
-        count = None if wanted == "keep" else int(wanted)
-    except ValueError:
-        from augkit.errors import InputError
-
-        raise InputError(f"{OPENCV_THREADS_ENV}={wanted!r}: expected 'keep' or a whole number "
-                         "of threads for OpenCV (0 or 1 = no OpenCV threads)") from None
-    with _THREADS_LOCK:
-        if not _opencv_threads_set and count is not None:
-            cv2.setNumThreads(count)
-        _opencv_threads_set = True
-
-
-def _map_chunks(fn: Any, n: int, pixels: int) -> None:
-    """Run ``fn(start, stop)`` over the batch, on threads when the batch is large."""
-    _opencv_threads()
-    serial_here = getattr(_LOCAL, "serial", False)
-    workers = _WORKERS if pixels >= _THREAD_MIN_PIXELS and not serial_here else 1
-    if workers == 1 or n < 2:
-        fn(0, n)
-        return
-    step = math.ceil(n / workers)
-    list(_pool().map(lambda s: fn(s, min(n, s + step)), range(0, n, step)))
-
-
 def _flip_only(inv: np.ndarray, h: int, w: int, oh: int, ow: int) -> np.ndarray | None:
     """``(flip_x, flip_y)`` per sample if every matrix is an exact flip/identity, else None."""
     if (oh, ow) != (h, w):
@@ -238,7 +156,7 @@ def _flip(x: np.ndarray, flips: np.ndarray) -> np.ndarray:
         for i, code in zip(todo[start:stop], codes[start:stop]):
             cv2.flip(x[i], code, dst=out[i])
 
-    _map_chunks(run, len(todo), len(todo) * x.shape[1] * x.shape[2])
+    map_chunks(run, len(todo), len(todo) * x.shape[1] * x.shape[2])
     return out
 
 
@@ -362,7 +280,7 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
                 cv2.warpAffine(x[i], mats[i], (ow, oh), dst=out[i], flags=inter,
                                borderMode=border, borderValue=value)
 
-    _map_chunks(run, n, n * oh * ow)
+    map_chunks(run, n, n * oh * ow)
     return out
 
 
@@ -405,7 +323,7 @@ def warp_mask(masks: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, 
             src[:-1] = masks[i].reshape(h * w, k)
             np.take(src, flat.ravel(), axis=0, out=out[i].reshape(oh * ow, k), mode="clip")
 
-    _map_chunks(run, n, n * oh * ow)
+    map_chunks(run, n, n * oh * ow)
     return out
 
 
@@ -430,7 +348,7 @@ def gaussian_blur_image(x: np.ndarray, params: dict, ctx: Ctx) -> np.ndarray:
                                   borderType=cv2.BORDER_REFLECT_101)
             out[i] = res.reshape(h, w, c)
 
-    _map_chunks(run, n, n * h * w)
+    map_chunks(run, n, n * h * w)
     return ctx.clip(out)
 
 
