@@ -239,7 +239,7 @@ def make_albumentations(size, batch, args):
         for i in range(len(xb)):
             out[i] = aug(image=xb[i])["image"]
         return out
-    return opencv_default_threads(_batchwise(fn, batch))
+    return opencv_threads(_batchwise(fn, batch))
 
 
 def _ceiling_matrices(rng, n, size):
@@ -278,37 +278,32 @@ def _make_ceiling(size, batch, threads):
         m = _ceiling_matrices(rng, len(xb), size)
         out = np.empty_like(xb)
         if pool is None:
-            # cv2's own worker threads stay on: they split a 224 px warp across cores
             warp(xb, m, out, 0, len(xb))
-        else:
-            # one image per task per thread; cv2's internal threads off to avoid
-            # oversubscribing the cores (restored afterwards, other rows keep the default)
-            saved = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-            try:
-                step = -(-len(xb) // threads)
-                futs = [pool.submit(warp, xb, m, out, lo, min(lo + step, len(xb)))
-                        for lo in range(0, len(xb), step)]
-                for f in futs:
-                    f.result()
-            finally:
-                cv2.setNumThreads(saved)
+        else:  # one image per task per thread
+            step = -(-len(xb) // threads)
+            futs = [pool.submit(warp, xb, m, out, lo, min(lo + step, len(xb)))
+                    for lo in range(0, len(xb), step)]
+            for f in futs:
+                f.result()
         f = out.astype(np.float32)
         return np.multiply(f, scale, out=f)
-    return _batchwise(fn, batch)
+    # one thread: cv2's own worker threads stay on (they split a 224 px warp across cores);
+    # several: cv2's internal threads off, not to oversubscribe the cores
+    return opencv_threads(_batchwise(fn, batch), -1 if pool is None else 1)
 
 
-def opencv_default_threads(run):
-    """``run`` with OpenCV's default thread count, restored afterwards.
+def opencv_threads(run, count=-1):
+    """``run`` with OpenCV's thread count set to ``count`` (-1: OpenCV's default), restored
+    afterwards.
 
     augkit sets OpenCV to one thread once it has run in this process; baselines that call
-    OpenCV run as they would without augkit.
+    OpenCV run with its default, as they would without augkit.
     """
     import cv2
 
     def wrapped(*args, **kwargs):
         saved = cv2.getNumThreads()
-        cv2.setNumThreads(-1)
+        cv2.setNumThreads(count)
         try:
             return run(*args, **kwargs)
         finally:
@@ -317,7 +312,7 @@ def opencv_default_threads(run):
 
 
 def make_ceiling(size, batch, args):
-    return opencv_default_threads(_make_ceiling(size, batch, 1))
+    return _make_ceiling(size, batch, 1)
 
 
 def make_ceiling_threads(size, batch, args):

@@ -57,7 +57,7 @@ from bench_apply import (  # noqa: E402
     _ceiling_matrices,
     _keras_model,
     make_pool,
-    opencv_default_threads,
+    opencv_threads,
 )
 
 BATCH = {32: 128, 224: 32}
@@ -168,7 +168,7 @@ def make_albumentations(x, y, batch):
     ds = (tf.data.Dataset.from_tensor_slices((x, y))
           .map(mapped, num_parallel_calls=tf.data.AUTOTUNE)
           .batch(batch).prefetch(tf.data.AUTOTUNE))
-    return opencv_default_threads(lambda: _drain(ds))
+    return opencv_threads(lambda: _drain(ds))
 
 
 def make_ceiling(x, y, batch):
@@ -179,23 +179,18 @@ def make_ceiling(x, y, batch):
     scale = np.float32(1 / 255)
 
     def run():
-        saved = cv2.getNumThreads()
-        cv2.setNumThreads(1)  # one core: this row is the per-core ceiling
-        try:
-            out = None
-            for start in range(0, len(x), batch):
-                xb = x[start:start + batch]
-                m = _ceiling_matrices(rng, len(xb), size)
-                warped = np.empty_like(xb)
-                for i in range(len(xb)):
-                    cv2.warpAffine(xb[i], m[i], (size, size), dst=warped[i],
-                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                out = warped.astype(np.float32)
-                np.multiply(out, scale, out=out)
-            return out
-        finally:
-            cv2.setNumThreads(saved)
-    return run
+        out = None
+        for start in range(0, len(x), batch):
+            xb = x[start:start + batch]
+            m = _ceiling_matrices(rng, len(xb), size)
+            warped = np.empty_like(xb)
+            for i in range(len(xb)):
+                cv2.warpAffine(xb[i], m[i], (size, size), dst=warped[i],
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            out = warped.astype(np.float32)
+            np.multiply(out, scale, out=out)
+        return out
+    return opencv_threads(run, 1)  # one core: this row is the per-core ceiling
 
 
 FACTORIES = {

@@ -62,7 +62,7 @@ from bench_apply import (  # the data, batching and environment of the image ben
     add_timing_args,
     environment,
     make_pool,
-    opencv_default_threads,
+    opencv_threads,
     parse_timing_args,
     rates,
 )
@@ -205,7 +205,7 @@ def make_albumentations(batch, args, targets):
                 if key in res:
                     res[key].append(np.asarray(r[key]))
         return res
-    return opencv_default_threads(fn)
+    return opencv_threads(fn)
 
 
 def _augkit_pipeline(min_visibility):

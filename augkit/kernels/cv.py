@@ -272,13 +272,10 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
                 cv2.warpAffine(x[i], mats[i], (ow, oh), dst=tmp, flags=inter,
                                borderMode=border, borderValue=value)
                 out[i] = NP.scale_values(tmp, *scale)
-            elif c == 1:
+            else:  # one channel: OpenCV hands back (H, W)
                 res = cv2.warpAffine(x[i], mats[i], (ow, oh), flags=inter, borderMode=border,
                                      borderValue=value)
                 out[i] = res.reshape(oh, ow, 1)
-            else:  # write straight into the output batch
-                cv2.warpAffine(x[i], mats[i], (ow, oh), dst=out[i], flags=inter,
-                               borderMode=border, borderValue=value)
 
     map_chunks(run, n, n * oh * ow)
     return out
