@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from augkit.kernels.cv import take_rows
 from augkit.stream_core import (
     Options,
     cv_call,
@@ -49,10 +50,9 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
     mixing = mixes(pipe)  # labels go through the pipeline, one batch per call
 
     def cv_images(idx: np.ndarray, epoch: np.ndarray) -> np.ndarray:
-        images = x[idx]
         if head is None:
-            return images
-        out, _ = head.apply(images, seed=seed, index=idx, epoch=int(epoch))
+            return take_rows(x, idx)
+        out, _ = head.apply(x[idx], seed=seed, index=idx, epoch=int(epoch))
         return out
 
     def cv_mixed(idx: np.ndarray, epoch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

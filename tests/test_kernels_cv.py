@@ -51,7 +51,7 @@ def test_warp_matches_one_warpaffine_per_image(side, out_side, channels, dtype, 
     got = kcv.warp(x, inv, (out_side, out_side), fill_mode=fill_mode, cval=cval,
                    interpolation="bilinear")
     want = _reference(x, inv, (out_side, out_side), fill_mode, cval)
-    assert got.dtype == x.dtype
+    assert got.dtype == x.dtype and got.ctypes.data % kcv.TF_ALIGN == 0
     np.testing.assert_array_equal(got, want)
 
 
@@ -142,3 +142,27 @@ def test_flips_are_exact_reversals_for_every_dtype(n, side, channels, dtype, see
         want = want[::-1] if fy else want
         np.testing.assert_array_equal(res, want)
     assert out.dtype == x.dtype and not np.shares_memory(out, x)
+    assert out.ctypes.data % kcv.TF_ALIGN == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(0, 40), min_size=1, max_size=4),
+       dtype=st.sampled_from(["uint8", "uint16", "float32", "float64"]))
+def test_aligned_empty_starts_on_the_boundary(shape, dtype):
+    a = kcv.aligned_empty(tuple(shape), dtype)
+    assert a.shape == tuple(shape) and a.dtype == dtype and a.flags.c_contiguous
+    assert a.size == 0 or a.ctypes.data % kcv.TF_ALIGN == 0  # an empty array has no data
+    a[...] = 1  # writable, and all of it is its own memory
+    assert a.sum() == a.size
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 30), k=st.integers(0, 40), seed=st.integers(0, 2**16))
+def test_take_rows_is_fancy_indexing_into_aligned_memory(n, k, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 3, 5, 3), dtype=np.uint8)
+    rows = rng.integers(0, n, k)
+    got = kcv.take_rows(x, rows)
+    np.testing.assert_array_equal(got, x[rows])
+    assert k == 0 or got.ctypes.data % kcv.TF_ALIGN == 0
+    assert not np.shares_memory(got, x)

@@ -120,6 +120,37 @@ class _NumpyMath:
 
 NP = _NumpyMath()
 
+#: TensorFlow takes a ``tf.numpy_function`` result as it is when its data starts on this
+#: boundary (Eigen's largest alignment), and copies it otherwise (``NdarrayToTensor``).
+TF_ALIGN = 64
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``np.empty(shape, dtype)`` whose data starts on a :data:`TF_ALIGN`-byte boundary.
+
+    A large numpy array's data sits 16 bytes past a page boundary, so TensorFlow copies it
+    when a ``tf.numpy_function`` returns it: at 32 px in a stream, a memory copy and fresh
+    pages for every call (measured: ~1 µs of CPU per image, ~7 % of the throughput).
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + TF_ALIGN, np.uint8)
+    start = -raw.ctypes.data % TF_ALIGN
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def take_rows(x: Any, rows: np.ndarray) -> np.ndarray:
+    """``x[rows]`` in an :func:`aligned_empty` array, for a result handed to TensorFlow.
+
+    ``rows`` must be valid row numbers of ``x`` (they are not checked again). ``x`` may be any
+    array-like that supports fancy indexing (e.g. a lazy shard array); only numpy arrays get the
+    aligned copy.
+    """
+    if not isinstance(x, np.ndarray):
+        return x[rows]
+    out = aligned_empty((len(rows), *x.shape[1:]), x.dtype)
+    return np.take(x, rows, axis=0, out=out, mode="clip")  # "raise" buffers: 5x slower
+
 
 def _flip_only(inv: np.ndarray, h: int, w: int, oh: int, ow: int) -> np.ndarray | None:
     """``(flip_x, flip_y)`` per sample if every matrix is an exact flip/identity, else None."""
@@ -144,7 +175,8 @@ def _flip(x: np.ndarray, flips: np.ndarray) -> np.ndarray:
     """Exact flips, ``flips[i] = (horizontal, vertical)``: a copy, then one ``cv2.flip`` per
     flipped image (numpy's fancy indexing on a reversed axis took 4× as long at 32 px);
     numpy for what OpenCV cannot hold (other dtypes, more than 4 channels)."""
-    out = x.copy()
+    out = aligned_empty(x.shape, x.dtype)
+    np.copyto(out, x)
     if x.dtype not in _FLIP_DTYPES or x.shape[-1] > 4:
         out[flips[:, 0]] = out[flips[:, 0], :, ::-1]
         out[flips[:, 1]] = out[flips[:, 1], ::-1]
@@ -240,7 +272,7 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
         return _flip(x, flips)
     if interpolation == "nearest":
         return _nearest_gather(x, inv, oh, ow, fill_mode, cval)
-    out = np.empty((n, oh, ow, c), dtype=x.dtype if scale is None else np.float32)
+    out = aligned_empty((n, oh, ow, c), x.dtype if scale is None else np.float32)
     border, inter = _BORDER[fill_mode], _INTER[interpolation] | cv2.WARP_INVERSE_MAP
     value = (float(cval),) * 4
     mats = inv[:, :2, :].astype(np.float64)
