@@ -188,6 +188,11 @@ class ShardArray:
     def __len__(self) -> int:
         return self.shape[0]
 
+    @property
+    def shards(self) -> list[Shard]:
+        """The shards holding images, in row order."""
+        return self._files.shards
+
     def __repr__(self) -> str:
         return (f"ShardArray(shape={self.shape}, dtype={self.dtype}, "
                 f"{len(self._files.shards)} {self._kind} shards)")

@@ -118,12 +118,17 @@ def scan_directory(root: str | os.PathLike, *, class_names: Sequence[str] | None
 
 
 def split_indices(count: int, validation_split: float | None, subset: str | None,
-                  seed: int) -> np.ndarray:
+                  seed: int, groups: np.ndarray | None = None) -> np.ndarray:
     """Indices of ``subset`` ("training"/"validation") for a seeded split, Keras style.
 
     The items are shuffled by a permutation that is a pure function of ``seed`` (augkit's
     hash, so it never changes with the numpy version), then the last ``validation_split``
     fraction is the validation subset. Without a split, all indices in order.
+
+    With ``groups`` (one id per item, e.g. the source image of each augmented copy), whole
+    groups are split instead: each group is ranked by its first item's key and the last
+    ``validation_split`` fraction of the groups is the validation subset, so no group has items
+    on both sides. When every item is its own group, this is the split without groups.
 
     Raises:
         InputError: a bad fraction or subset name.
@@ -141,11 +146,19 @@ def split_indices(count: int, validation_split: float | None, subset: str | None
                          f"validation_split)")
     from augkit.rng import sample_keys
 
-    order = np.argsort(sample_keys(int(seed), np.arange(count, dtype=np.int64), 0x5EED),
-                       kind="stable")
-    n_val = int(validation_split * count)
-    chosen = order[count - n_val:] if subset == "validation" else order[: count - n_val]
-    return np.sort(chosen)
+    inverse = None
+    first = np.arange(count, dtype=np.int64)
+    if groups is not None:
+        _, first, inverse = np.unique(np.asarray(groups), return_index=True,
+                                      return_inverse=True)
+    order = np.argsort(sample_keys(int(seed), first.astype(np.int64), 0x5EED), kind="stable")
+    n_val = int(validation_split * len(first))
+    chosen = order[len(first) - n_val:] if subset == "validation" else order[: len(first) - n_val]
+    if inverse is None:
+        return np.sort(chosen)
+    keep = np.zeros(len(first), bool)
+    keep[chosen] = True
+    return np.flatnonzero(keep[inverse.ravel()]).astype(np.int64)
 
 
 def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 import augkit.layer  # noqa: F401  # registers AugmentLayer for keras.models.load_model
 from augkit.batch_checks import as_image_array
+from augkit.copy_groups import shard_groups
 from augkit.decode import ON_ERROR, check_interpolation, check_size
 from augkit.errors import InputError
 from augkit.io import COLOR_MODES, DEFAULT_MAX_PIXELS
@@ -118,7 +119,9 @@ def stream(
         crop_to_aspect_ratio: folders: centre-crop to the target aspect ratio before resizing.
         validation_split: fraction in (0, 1) held out for validation, with ``subset``.
         subset: ``"training"`` or ``"validation"``; items are partitioned by ``seed``, so use
-            the same seed for both subsets.
+            the same seed for both subsets. On an ``augkit expand`` output (shards, or a png/
+            jpeg folder with its ``manifest.csv``) the source images are partitioned, so the
+            copies of one image all land in one subset.
         label_mode: ``"auto"`` (folders: ``"int"``; arrays: labels as given), ``"int"``
             (int32 class index), ``"categorical"`` (float32 one-hot), ``"binary"`` (float32
             ``(B, 1)``, two classes) or ``None`` (images only). For arrays only ``"auto"`` and
@@ -162,11 +165,12 @@ def stream(
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` batches (``images`` only without
-        labels) with static image shapes. It carries ``steps_per_epoch``, ``class_names``
-        (folders), ``file_paths`` (folders) and ``skipped_files`` (folders: item → reason,
-        filled as bad files are met). With any target argument, each batch is instead a dict
-        ``{"images", "labels", "masks", "bboxes", ...}`` (the keys given) with boxes and
-        keypoints as ``tf.RaggedTensor`` (structure: :mod:`augkit.stream_targets`).
+        labels) with static image shapes. It carries ``steps_per_epoch``, ``num_items``
+        (the images of this subset), ``class_names`` (folders), ``file_paths`` (folders) and
+        ``skipped_files`` (folders: item → reason, filled as bad files are met). With any
+        target argument, each batch is instead a dict ``{"images", "labels", "masks",
+        "bboxes", ...}`` (the keys given) with boxes and keypoints as ``tf.RaggedTensor``
+        (structure: :mod:`augkit.stream_targets`).
 
     Raises:
         InputError: unusable source (shape, dtype, labels, empty folder, ...).
@@ -242,10 +246,13 @@ def stream(
     if on_error != "raise":
         raise ValueError("on_error='skip' applies to folder sources; arrays are checked up "
                          "front")
+    groups = None
+    if isinstance(x, ShardArray) and validation_split is not None:
+        groups = shard_groups(x)  # copies of one source image stay on one side of the split
     if isinstance(x, ShardArray) and (service is not None or (targets and backend == "tf")):
         x = x.load()  # a graph without Python holds the images (docs/stream.md)
     _check_value_range(x, pipe)  # shards read lazily: the pipeline checks each batch
-    items = split(len(x), validation_split, subset, seed)
+    items = split(len(x), validation_split, subset, seed, groups)
     if label_mode is None:
         y = None
     y = mixing_labels(pipe, y)  # a pipeline that mixes needs (and mixes) one-hot/soft labels
@@ -262,6 +269,7 @@ def stream(
         ds = array_stream(x, y, items, opts, service, service_job_name)
     if class_names is not None:
         ds.class_names = class_names
+    ds.num_items = len(items)
     return ds
 
 

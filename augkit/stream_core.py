@@ -76,12 +76,13 @@ class Options:
         return int(height), int(width)
 
 
-def split(n: int, validation_split: Any, subset: Any, seed: int) -> np.ndarray:
+def split(n: int, validation_split: Any, subset: Any, seed: int,
+          groups: np.ndarray | None = None) -> np.ndarray:
     if validation_split is not None and (isinstance(validation_split, bool) or not isinstance(
             validation_split, (int, float, np.floating, np.integer))):
         raise ValueError(f"validation_split: got {validation_split!r}; allowed: a number in "
                          f"(0, 1) or None")
-    items = split_indices(n, validation_split, subset, seed)
+    items = split_indices(n, validation_split, subset, seed, groups)
     if len(items) == 0:
         raise InputError(f"subset {subset!r} of {n} items with validation_split="
                          f"{validation_split} is empty; use a smaller or larger split")

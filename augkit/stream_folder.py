@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from augkit.copy_groups import file_groups
 from augkit.decode import FileDecoder, check_size
 from augkit.io import COLOR_MODES
 from augkit.sources import FileSource, scan_directory
@@ -58,7 +59,8 @@ def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
     if mode == "binary" and num_classes != 2:
         raise ValueError(f"label_mode='binary' needs exactly 2 classes; found {num_classes}: "
                          f"{', '.join(source.class_names)}")
-    items = split(len(source), validation_split, subset, opts.seed)
+    groups = file_groups(source) if validation_split is not None else None
+    items = split(len(source), validation_split, subset, opts.seed, groups)
     paths = [os.fspath(source.absolute(int(i))) for i in items]
     decoder = FileDecoder(paths, size=size, color_mode=color_mode, interpolation=interpolation,
                           crop_to_aspect_ratio=crop_to_aspect_ratio, max_pixels=max_pixels,
@@ -102,5 +104,5 @@ def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
 
     ds, counter = each_epoch(opts, one_epoch)
     return finish(ds, opts, None if skip else steps, counter,
-                  class_names=list(source.class_names),
+                  class_names=list(source.class_names), num_items=n,
                   file_paths=paths, skipped_files=decoder.skipped)

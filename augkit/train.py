@@ -179,8 +179,8 @@ def train(*, model: str, data: Any, pipeline: Any = None, epochs: int, out: str 
         "batch_size": batch_size,
         "image_size": list(size) if size is not None else None,
         "seed": seed,
-        "train_items": _count(train_ds, data_set, val_split, "training", seed),
-        "val_items": _count(val_ds, data_set, val_split, "validation", seed) if val_ds else 0,
+        "train_items": train_ds.num_items,
+        "val_items": val_ds.num_items if val_ds else 0,
         "seconds": round(seconds, 3),
     }
     paths = write_outputs(out, net, history, settings)
@@ -314,11 +314,3 @@ def _same_size(val_ds: Any, train_ds: Any, data_set: Data, val_pipe: Any, val_sp
     kwargs = dict(common, image_size=train_hw)
     return augkit.stream(*data_set.source, pipeline=val_pipe, shuffle=False,
                          validation_split=val_split, subset="validation", **kwargs)
-
-
-def _count(ds: Any, data_set: Data, val_split: float | None, subset: str, seed: int) -> int:
-    from augkit.sources import split_indices
-
-    if not val_split:
-        return data_set.size
-    return len(split_indices(data_set.size, val_split, subset, seed))

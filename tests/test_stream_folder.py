@@ -138,6 +138,31 @@ def test_validation_split_by_seed(tree):
     assert files("validation") == val
 
 
+def test_validation_split_of_an_expand_folder_keeps_copies_together(tmp_path):
+    # flat images, grey level = source id; a flip keeps them flat, so copies show their id
+    n = 12
+    x = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None] * 20,
+                        (n, 6, 6, 3)).copy()
+    np.savez(tmp_path / "src.npz", x=x, y=np.arange(n) % 2)
+    out = tmp_path / "expanded"
+    augkit.expand(tmp_path / "src.npz", out, copies=2, format="png", scheduler="synchronous",
+                  pipeline=augkit.Pipeline.from_keras(horizontal_flip=True))
+    extra = save(out / "0" / "mine.png", flat(250, (6, 6, 3)))  # not written by expand
+
+    def ids(subset):
+        ds = stream(out, pipeline=None, image_size=(6, 6), validation_split=0.25,
+                    subset=subset, seed=4, batch_size=64)
+        images = np.concatenate([b[0].numpy() for b in ds])
+        assert ds.num_items == len(images)
+        return [int(v) // 20 if v < 250 else -1 for v in images[:, 0, 0, 0]]
+
+    train, val = ids("training"), ids("validation")
+    assert not set(train) & set(val)  # the copies of a picture stay on one side
+    assert sorted(train + val) == sorted(list(range(n)) * 3 + [-1])
+    assert len(set(val)) == int(0.25 * (n + 1))  # sources, plus the extra file on its own
+    assert extra.exists()
+
+
 @pytest.fixture()
 def with_bad_files(tree: Path) -> Path:
     noise = np.random.default_rng(0).integers(0, 256, (10, 14, 3), dtype=np.uint8)

@@ -8,8 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from augkit.order import MAX_ITEMS, epoch_order
+from augkit.sources import split_indices
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 16, 17, 255, 1000, 4097])
@@ -71,3 +74,28 @@ def test_stream_module_is_callable_and_imports_are_lazy():
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("1")
+
+
+# -- validation splits of groups (the copies of one source image) -------------------------------
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 60), k=st.integers(1, 12), fraction=st.floats(0.05, 0.95),
+       seed=st.integers(0, 2**31), subset=st.sampled_from(["training", "validation"]))
+def test_group_split_never_straddles_and_takes_the_fraction_of_groups(n, k, fraction, seed,
+                                                                      subset):
+    groups = np.random.default_rng(seed).integers(0, k, n) * 7 + 3  # any ids, in any order
+    train = split_indices(n, fraction, "training", seed, groups)
+    val = split_indices(n, fraction, "validation", seed, groups)
+    assert not set(groups[train]) & set(groups[val])
+    assert sorted(np.r_[train, val].tolist()) == list(range(n))  # every item, once
+    assert len(set(groups[val])) == int(fraction * len(set(groups)))
+    assert np.array_equal(split_indices(n, fraction, subset, seed, groups),
+                          train if subset == "training" else val)  # a pure function
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 80), fraction=st.floats(0.05, 0.95), seed=st.integers(0, 2**31),
+       subset=st.sampled_from(["training", "validation"]))
+def test_singleton_groups_split_as_items(n, fraction, seed, subset):
+    groups = np.random.default_rng(seed).permutation(n) + 100  # every item its own group
+    np.testing.assert_array_equal(split_indices(n, fraction, subset, seed, groups),
+                                  split_indices(n, fraction, subset, seed))

@@ -171,6 +171,54 @@ def test_validation_split_is_the_arrays_partition(shards, fmt):
     assert sorted(train + val) == list(range(N)) and len(val) == int(0.3 * N)
 
 
+def copies_of(tmp: Path, fmt: str, n: int = 20, copies: int = 2) -> Path:
+    """Flat images (grey level = source id), each written 1 + ``copies`` times; a flip keeps
+    a flat image flat, so every copy still shows its source's id."""
+    x, y = encoded(n)
+    np.savez(tmp / "src.npz", x=x, y=y)
+    out = tmp / f"copies-{fmt}"
+    augkit.expand(tmp / "src.npz", out, pipeline=augkit.Pipeline.from_keras(horizontal_flip=True),
+                  copies=copies, format=fmt, shard_size=7, scheduler="synchronous")
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_validation_split_keeps_the_copies_of_an_image_together(tmp_path, fmt):
+    folder = copies_of(tmp_path, fmt)
+    kwargs = {"pipeline": None, "batch_size": 16, "validation_split": 0.3, "seed": 3}
+    train_ds = stream(folder, subset="training", **kwargs)
+    val_ds = stream(folder, subset="validation", **kwargs)
+    train, val = ids(drain(train_ds)), ids(drain(val_ds))
+    assert not set(train) & set(val)  # no picture on both sides
+    assert sorted(set(train) | set(val)) == list(range(20))
+    assert len(set(val)) == int(0.3 * 20)  # the fraction is of source images
+    assert sorted(train + val) == sorted(list(range(20)) * 3)  # every copy, once
+    assert (train_ds.num_items, val_ds.num_items) == (len(train), len(val))
+    # the same partition every time, whatever the order
+    again = ids(drain(stream(folder, subset="validation", shuffle=False, **kwargs)))
+    assert sorted(again) == sorted(val)
+
+
+def test_without_the_manifest_the_split_is_by_image(tmp_path):
+    folder = copies_of(tmp_path, "npz")
+    (folder / "manifest.csv").unlink()
+    kwargs = {"pipeline": None, "batch_size": 64, "validation_split": 0.3, "seed": 3}
+    val = ids(drain(stream(folder, subset="validation", **kwargs)))
+    assert len(val) == int(0.3 * 60)  # items, not sources: expand's record is gone
+
+
+def test_a_manifest_of_another_run_is_refused_by_shard(tmp_path):
+    folder = copies_of(tmp_path, "npz")
+    manifest = folder / "manifest.csv"
+    lines = manifest.read_text().splitlines()
+    lines[1] = lines[1].replace(",ok,", ",failed,")  # shard 0 now holds one image too many
+    manifest.write_text("\n".join(lines) + "\n")
+    with pytest.raises(augkit.InputError, match=r"shard-00000-of-\d+\.npz: holds 7 images, "
+                                                 r"but .*lists 6 written"):
+        stream(folder, pipeline=None, validation_split=0.3, subset="training")
+    stream(folder, pipeline=None)  # no split: the groups are not needed
+
+
 # -- memory: rows are read when their batch is built ------------------------------------------
 @pytest.mark.parametrize("fmt, backend", COMBOS)
 def test_rows_are_read_on_demand_never_whole_shards(tmp_path, monkeypatch, fmt, backend):
