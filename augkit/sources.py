@@ -147,13 +147,13 @@ def split_indices(count: int, validation_split: float | None, subset: str | None
     from augkit.rng import sample_keys
 
     inverse = None
-    first = np.arange(count, dtype=np.int64)
+    first = np.arange(count, dtype=np.int64)  # each item, or each group's first item
     if groups is not None:
         _, first, inverse = np.unique(np.asarray(groups), return_index=True,
                                       return_inverse=True)
     order = np.argsort(sample_keys(int(seed), first.astype(np.int64), 0x5EED), kind="stable")
-    n_val = int(validation_split * len(first))
-    chosen = order[len(first) - n_val:] if subset == "validation" else order[: len(first) - n_val]
+    n_train = len(first) - int(validation_split * len(first))
+    chosen = order[n_train:] if subset == "validation" else order[:n_train]
     if inverse is None:
         return np.sort(chosen)
     keep = np.zeros(len(first), bool)
