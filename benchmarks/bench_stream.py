@@ -264,18 +264,26 @@ def bench_size(size, methods, args, log):
 
 
 def summarize(results, cores):
+    """Each target's ratio from the best passes, and from the median passes (how reliably)."""
     rate = {(r["size"], r["method"]): r.get("rate") for r in results}
+    median = {(r["size"], r["method"]): r.get("median_rate") for r in results}
+
+    def ratio(table, size, base, per=1):
+        top, other = table.get((size, "stream")), table.get((size, base))
+        return top / per / other if top and other else None
+
     targets = []
     for size in sorted({r["size"] for r in results}):
-        top = rate.get((size, "stream"))
         for base, need, sizes in TARGETS:
             if size in sizes and (size, base) in rate:
-                ratio = top / rate[(size, base)] if top and rate[(size, base)] else None
-                targets.append(dict(size=size, baseline=base, required=need, ratio=ratio))
-        ceiling = rate.get((size, "ceiling"))
-        if top and ceiling:
+                targets.append(dict(size=size, baseline=base, required=need,
+                                    ratio=ratio(rate, size, base),
+                                    median_ratio=ratio(median, size, base)))
+        if rate.get((size, "stream")) and rate.get((size, "ceiling")):
             targets.append(dict(size=size, baseline="ceiling", required=CEILING_TARGET,
-                                ratio=top / cores / ceiling, per_core=top / cores))
+                                ratio=ratio(rate, size, "ceiling", cores),
+                                median_ratio=ratio(median, size, "ceiling", cores),
+                                per_core=rate[(size, "stream")] / cores))
     for t in targets:
         t["status"] = "n/a" if t["ratio"] is None else (
             "met" if t["ratio"] >= t["required"] else "not met")
@@ -297,11 +305,12 @@ def print_tables(results, targets, cores):
               f"{r['median_rate']:9.0f} {ratio}")
         if r.get("note"):
             print(f"     ^ output check: {r['note']}")
-    print(f"\nTargets ({cores} cores; 'ceiling' compares augkit.stream img/s per core with the "
-          f"one-core OpenCV loop):")
+    print(f"\nTargets ({cores} cores, from the best passes; 'ceiling' compares augkit.stream "
+          f"img/s per core with the one-core OpenCV loop):")
     for t in targets:
         measured = f"{t['ratio']:.2f}x" if t["ratio"] is not None else "--"
-        extra = f"  ({t['per_core']:.0f} img/s per core)" if "per_core" in t else ""
+        extra = f"  (median passes {t['median_ratio']:.2f}x)" if t.get("median_ratio") else ""
+        extra += f"  ({t['per_core']:.0f} img/s per core)" if "per_core" in t else ""
         print(f"{t['size']:4d}  stream vs {t['baseline']:15s} {measured:>8s}  required "
               f"{t['required']:g}x  {t['status']}{extra}")
 
