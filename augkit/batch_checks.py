@@ -87,8 +87,9 @@ def as_image_array(source: Any, what: str = "images") -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or 0 in x.shape:
+        empty = " (no images)" if x.ndim == 4 and x.shape[0] == 0 else ""
         raise InputError(f"{what}: expected shape (N, H, W, C) with C in 1, 3, 4 (or "
-                         f"(N, H, W)), got {np.shape(source)}")
+                         f"(N, H, W)) and N, H, W at least 1, got {np.shape(source)}{empty}")
     if x.dtype == np.uint8 or x.dtype == np.float32:
         pass
     elif np.issubdtype(x.dtype, np.floating):

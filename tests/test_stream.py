@@ -211,7 +211,7 @@ def test_bad_arguments_raise_value_error(kwargs):
     (np.zeros((4, 8, 8, 3), np.uint8), np.arange(5), "5 labels for 4 images"),
     (np.zeros((4, 8, 8, 3), np.int32) + 300, np.arange(4), "dtype int32"),
     (np.full((4, 8, 8, 3), 255.0, np.float32), np.arange(4), "outside the pipeline's"),
-    (np.zeros((0, 8, 8, 3), np.uint8), np.arange(0), "C in 1, 3, 4"),
+    (np.zeros((0, 8, 8, 3), np.uint8), np.arange(0), r"got \(0, 8, 8, 3\) \(no images\)"),
 ])
 def test_bad_inputs_raise_input_error(x, y, match):
     with pytest.raises(augkit.InputError, match=match):
