@@ -166,3 +166,6 @@ def test_take_rows_is_fancy_indexing_into_aligned_memory(n, k, seed):
     np.testing.assert_array_equal(got, x[rows])
     assert k == 0 or got.ctypes.data % kcv.TF_ALIGN == 0
     assert not np.shares_memory(got, x)
+    for bad in (-1, n):  # never clipped to a wrong row
+        with pytest.raises(IndexError, match="outside"):
+            kcv.take_rows(x, np.r_[rows, bad])

@@ -142,12 +142,16 @@ def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
 def take_rows(x: Any, rows: np.ndarray) -> np.ndarray:
     """``x[rows]`` in an :func:`aligned_empty` array, for a result handed to TensorFlow.
 
-    ``rows`` must be valid row numbers of ``x`` (they are not checked again). ``x`` may be any
-    array-like that supports fancy indexing (e.g. a lazy shard array); only numpy arrays get the
-    aligned copy.
+    ``x`` may be any array-like that supports fancy indexing (e.g. a lazy shard array); only
+    numpy arrays get the aligned copy.
+
+    Raises:
+        IndexError: a row outside ``0 .. len(x) - 1`` (never clipped to a wrong row).
     """
     if not isinstance(x, np.ndarray):
         return x[rows]
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(x)):
+        raise IndexError(f"rows {rows.min()}..{rows.max()} outside the {len(x)} rows")
     out = aligned_empty((len(rows), *x.shape[1:]), x.dtype)
     return np.take(x, rows, axis=0, out=out, mode="clip")  # "raise" buffers: 5x slower
 
