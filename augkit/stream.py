@@ -47,6 +47,7 @@ from augkit.stream_arrays import array_stream
 from augkit.stream_core import (
     DEFAULT_BACKEND,
     Options,
+    mixes,
     mixing_labels,
     split,
 )
@@ -83,6 +84,7 @@ def stream(
     drop_remainder: bool = False,
     num_parallel_calls: int | None = None,
     deterministic: bool = True,
+    processes: int | None = None,
     service: str | None = None,
     service_job_name: str | None = None,
     masks: Any = None,
@@ -151,6 +153,10 @@ def stream(
         deterministic: keep the order whatever the parallelism (default). ``False`` lets
             tf.data hand out whichever batch (arrays) or file (folders) is ready first; each
             image is still augmented the same way, but the order is no longer reproducible.
+        processes: array sources on the cv backend: run the pipeline in this many worker
+            processes instead of threads of this process (the images are copied once into
+            shared memory). Faster on small images, where threads wait for Python's GIL;
+            measured and explained in ``docs/stream.md`` (Worker processes). ``None``: threads.
         service: address of a tf.data service dispatcher (``"grpc://host:port"``): batches are
             produced by its workers. Needs ``backend="tf"``, an array source and ``epochs``.
         service_job_name: share one service job between clients (see
@@ -204,13 +210,22 @@ def stream(
     elif num_parallel_calls != tf.data.AUTOTUNE:
         num_parallel_calls = _positive_int(num_parallel_calls, "num_parallel_calls")
     backend = _choose_backend(backend, pipe, service)
+    if processes is not None:
+        processes = _positive_int(processes, "processes")
+        _check_processes(backend, pipe, service)
+        if num_parallel_calls == tf.data.AUTOTUNE:
+            num_parallel_calls = processes  # one call in flight per worker
     opts = Options(pipe, batch_size, shuffle, seed, backend, dtype, epochs, initial_epoch,
-                   drop_remainder, num_parallel_calls, deterministic)
+                   drop_remainder, num_parallel_calls, deterministic, processes)
 
     targets = {k: v for k, v in (("masks", masks), ("bboxes", bboxes),
                                  ("bbox_labels", bbox_labels), ("keypoints", keypoints),
                                  ("keypoint_labels", keypoint_labels)) if v is not None}
     folder, shards = _as_folder(source)
+    if processes is not None and (folder is not None or shards is not None or targets):
+        got = "targets" if targets else "a folder" if folder is not None else "shards"
+        raise ValueError(f"processes: worker processes take an array source without masks, "
+                         f"boxes or keypoints; got {got} (use processes=None: threads)")
     if folder is not None and targets:
         raise ValueError(f"{next(iter(targets))}: masks, boxes and keypoints need an array "
                          f"source (images and targets in memory); got a folder")
@@ -319,6 +334,23 @@ def _choose_backend(backend: Any, pipeline: Pipeline | None, service: Any) -> st
                 raise ValueError(f"pipeline.ops[{i}] ({op.name}) does not run on backend "
                                  f"{backend!r}; it runs on: {', '.join(op.backends)}")
     return backend
+
+
+def _check_processes(backend: str, pipeline: Pipeline | None, service: Any) -> None:
+    if backend != "cv" or service is not None:
+        raise ValueError("processes: worker processes run the cv backend; use backend='cv' "
+                         "(or None) without service")
+    if mixes(pipeline):
+        raise ValueError("processes: a pipeline that mixes labels (mixup, cutmix) runs in "
+                         "threads; use processes=None")
+    if pipeline is not None:
+        try:
+            same = Pipeline.from_dict(pipeline.to_dict()) == pipeline
+        except Exception:  # noqa: BLE001 - any failure means: not data
+            same = False
+        if not same:
+            raise ValueError("processes: the pipeline must be plain data (its dict form "
+                             "rebuilds it) to be sent to worker processes; use processes=None")
 
 
 def _as_folder(source: Any) -> tuple[FileSource | str | os.PathLike | None, list | None]:

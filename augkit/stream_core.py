@@ -52,6 +52,7 @@ class Options:
     drop_remainder: bool
     parallel: int
     deterministic: bool
+    processes: int | None = None
 
     def steps(self, n: int, what: str = "items") -> int:
         """Batches per epoch for ``n`` items; ``InputError`` if that is none."""
