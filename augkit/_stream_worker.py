@@ -1,6 +1,6 @@
 """One worker process of ``augkit.stream(..., processes=N)`` (:mod:`augkit.stream_procs`).
 
-Started as ``python -m augkit._stream_worker`` by the stream; it speaks pickled messages on
+Started by the stream (``python -c``, calling :func:`main`); it speaks pickled messages on
 its stdin (requests) and on its original stdout (replies). Anything else that writes to
 standard output lands on standard error, so it cannot garble a reply. It exits when its stdin
 closes: the stream closed its workers, or the stream's process is gone.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import signal
 import sys
 import traceback
 from typing import BinaryIO
@@ -44,9 +45,9 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     import numpy as np
 
     from augkit.kernels.cv_threads import serial
-    from augkit.pipeline import Pipeline
+    from augkit.pipeline import Pipeline, split_tail
 
-    pipeline, x, seed = None, None, 0
+    pipeline, x, seed, scales = None, None, 0, None
     blocks: dict[str, mmap.mmap] = {}
     with serial():  # one thread per worker: the stream runs several workers
         while True:
@@ -58,6 +59,11 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
                 if message[0] == "init":
                     spec, path, shape, dtype, seed = message[1:]
                     pipeline = None if spec is None else Pipeline.from_dict(spec)
+                    head, tail = split_tail(pipeline)
+                    if tail is not None and all(op.name == "rescale" for op in tail.ops):
+                        # a rescale tail is written straight into the block (one pass over
+                        # the output instead of a float array and a copy of it)
+                        pipeline, scales = head, [(op.scale, op.offset) for op in tail.ops]
                     x = np.ndarray(shape, np.dtype(dtype), buffer=_map(path, False))
                     _reply(replies, ("ready",))
                     continue
@@ -69,14 +75,25 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
                                             backend="cv")
                 if path not in blocks:
                     blocks[path] = _map(path, True)
-                block = np.ndarray(out.shape, out.dtype, buffer=blocks[path])
-                block[...] = out
-                _reply(replies, ("done", out.shape, out.dtype.str))
+                dtype = np.dtype(np.float32) if scales else out.dtype
+                block = np.ndarray(out.shape, dtype, buffer=blocks[path])
+                if scales:  # as the rescale kernel computes it (kernels.cv.NP.scale_values)
+                    for scale, offset in scales:
+                        np.multiply(out, np.float32(scale), out=block, dtype=np.float32)
+                        if offset:
+                            block += np.float32(offset)
+                        out = block
+                else:
+                    block[...] = out
+                _reply(replies, ("done", block.shape, block.dtype.str))
             except Exception as exc:
                 _reply(replies, ("error", exc))
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group: the stream's process decides what to do, and
+    # the worker ends when its stdin closes
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
     serve(sys.stdin.buffer, replies)

@@ -172,8 +172,10 @@ def stream(
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` batches (``images`` only without
         labels) with static image shapes. It carries ``steps_per_epoch``, ``num_items``
-        (the images of this subset), ``class_names`` (folders), ``file_paths`` (folders) and
-        ``skipped_files`` (folders: item → reason, filled as bad files are met). With any
+        (the images of this subset), ``class_names`` (folders), ``file_paths`` (folders),
+        ``skipped_files`` (folders: item → reason, filled as bad files are met) and, on array
+        streams, ``worker_pool`` (with ``processes``: the :class:`augkit.stream_procs.WorkerPool`,
+        whose ``close()`` stops the workers early; else ``None``). With any
         target argument, each batch is instead a dict ``{"images", "labels", "masks",
         "bboxes", ...}`` (the keys given) with boxes and keypoints as ``tf.RaggedTensor``
         (structure: :mod:`augkit.stream_targets`).

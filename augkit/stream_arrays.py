@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from augkit.kernels.cv import take_rows
+from augkit.pipeline import split_tail
 from augkit.stream_core import (
     Options,
     cv_call,
@@ -21,7 +22,6 @@ from augkit.stream_core import (
     finish,
     index_batches,
     mixes,
-    split_tail,
 )
 
 # -- grouping -------------------------------------------------------------------------------------

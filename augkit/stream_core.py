@@ -7,8 +7,8 @@ A stream's data set is built from the pieces here:
   fixed range;
 * :func:`epoch_items`: the epoch's order of items, :func:`augkit.order.epoch_order`, computed
   once per epoch;
-* :func:`split_tail` and :func:`augment_batch`: a batch through the pipeline on the chosen
-  backend (on cv, trailing ``rescale``/``normalize`` run in the graph);
+* :func:`augment_batch`: a batch through the pipeline on the chosen backend (on cv, trailing
+  ``rescale``/``normalize`` run in the graph: :func:`augkit.pipeline.split_tail`);
 * :func:`index_batches`: every epoch's source rows in batches, with the epoch number;
 * :func:`cv_call` and :func:`finish`: a cv call inside tf.data, and what every stream ends with.
 
@@ -28,7 +28,7 @@ import tensorflow as tf
 from augkit import order
 from augkit.errors import InputError
 from augkit.ops.mixing import is_mixing
-from augkit.pipeline import VALUE_OPS, Pipeline
+from augkit.pipeline import Pipeline, split_tail
 from augkit.sources import split_indices
 
 #: The backend used when ``backend=None``: measured fastest at 32 px and 224 px (docs/stream.md).
@@ -146,36 +146,6 @@ def index_batches(items: np.ndarray, opts: Options, steps: int, rows: int,
         return tf.data.Dataset.zip((chunks, tf.data.Dataset.from_tensors(epoch).repeat()))
 
     return each_epoch(opts, one_epoch)
-
-
-def split_tail(pipeline: Pipeline | None) -> tuple[Pipeline | None, Pipeline | None]:
-    """Split a pipeline for the cv backend into ``(cv part, tf tail)``.
-
-    Trailing ``rescale``/``normalize`` ops that always apply (``p == 1``: no random draw, so
-    their op positions do not matter) run in the graph instead: the Python call then hands
-    back uint8 instead of float32 (4× less to convert and copy) and TensorFlow scales with all
-    cores. Measured at 224 px: about 1.9× the throughput; results are the same to float32
-    rounding. Either part may be ``None``.
-
-    The cut is made only where the cv part ends on a geometric op, whose uint8 output is
-    exact: after a value op (e.g. brightness) the cv part would round its float result to
-    uint8 before the rescale, one level away from :meth:`Pipeline.apply`, which rescales the
-    unrounded values. Such pipelines run whole on the cv side.
-    """
-    if pipeline is None:
-        return None, None
-    ops = pipeline.ops
-    k = len(ops)
-    while k and ops[k - 1].name in VALUE_OPS and ops[k - 1].p == 1.0:
-        k -= 1
-    if (k == len(ops) or any(op.name in VALUE_OPS for op in ops[:k])
-            or (k and not ops[k - 1].geometric)):
-        return pipeline, None
-    settings = dict(fill_mode=pipeline.fill_mode, cval=pipeline.cval,
-                    interpolation=pipeline.interpolation, value_range=pipeline.value_range,
-                    targets=pipeline.targets)
-    head = Pipeline(ops[:k], **settings) if k else None
-    return head, Pipeline(ops[k:], **settings)
 
 
 def cv_call(fn: Any, inputs: list[tf.Tensor], tout: Any) -> Any:

@@ -16,7 +16,7 @@ How:
 * TensorFlow gets a numpy view of the block — no copy: the view is page-aligned, so
   TensorFlow keeps it as the tensor's memory — and the block goes back to the free list when
   the last reference to that view is dropped (a ``weakref.finalize``);
-* workers are plain ``subprocess`` children (``python -m augkit._stream_worker``), not
+* workers are plain ``subprocess`` children (running ``augkit._stream_worker``), not
   ``multiprocessing`` ones: the user's ``__main__`` is never imported again (no
   ``if __name__ == "__main__"`` guard needed), and the same code runs on every OS. A worker
   exits when its stdin closes, so workers never outlive the stream's process.
@@ -114,12 +114,26 @@ def _shared_file(path: str, nbytes: int) -> mmap.mmap:
         return mmap.mmap(f.fileno(), max(nbytes, 1), access=mmap.ACCESS_WRITE)
 
 
+def _worker_command() -> str:
+    """The worker's ``python -c`` program: it imports this very augkit, also when augkit was
+    put on ``sys.path`` at run time (a folder a new interpreter would not search)."""
+    import site
+
+    home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    searched = {os.path.abspath(p) for p in (os.getcwd(), *site.getsitepackages(),
+                                             site.getusersitepackages())}
+    searched.update(os.path.abspath(p) for p in
+                    os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
+    path = "" if home in searched else f"import sys; sys.path.insert(0, {home!r}); "
+    return f"{path}from augkit._stream_worker import main; main()"
+
+
 class _Worker:
     """One worker process and its two pipes."""
 
     def __init__(self, number: int) -> None:
         self.number = number
-        self.proc = subprocess.Popen([sys.executable, "-m", "augkit._stream_worker"],
+        self.proc = subprocess.Popen([sys.executable, "-c", _worker_command()],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def ask(self, message: tuple) -> tuple:

@@ -30,8 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from augkit.errors import InputError
-from augkit.pipeline import Pipeline
-from augkit.stream_core import Options, cv_call, distribute, finish, index_batches, split_tail
+from augkit.pipeline import Pipeline, split_tail
+from augkit.stream_core import Options, cv_call, distribute, finish, index_batches
 from augkit.targets import TargetSettings
 from augkit.targets import cv as tcv
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import site
 
 import numpy as np
 import pytest
@@ -64,6 +65,17 @@ def test_processes_with_split_epochs_and_drop_remainder(pipeline):
     procs = drain(stream(x, y, processes=1, **kwargs))
     assert_same(procs, drain(stream(x, y, **kwargs)))
     assert procs[0][0].dtype == np.uint8 and all(len(b[1]) == 16 for b in procs)
+
+
+def test_processes_write_a_rescale_with_offset_as_the_threads_do():
+    # the workers scale straight into the shared block; the threads' tail runs in the graph
+    pipeline = augkit.Pipeline([augkit.ops.Rotate(angle_range=(-30, 30)),
+                                augkit.ops.Rescale(scale=2 / 255, offset=-1.0),
+                                augkit.ops.Rescale(scale=0.5, offset=0.25)])
+    x = textured(200)
+    procs = drain(stream(x, None, pipeline=pipeline, batch_size=32, processes=1))
+    assert_same(procs, drain(stream(x, None, pipeline=pipeline, batch_size=32)))
+    assert procs[0][0].min() < -0.2 and procs[0][0].max() > 0.7
 
 
 def test_model_fit_on_a_process_stream():
@@ -169,3 +181,19 @@ def test_what_processes_cannot_run(tmp_path, monkeypatch):
     monkeypatch.setattr(augkit.Pipeline, "to_dict", not_data)
     with pytest.raises(ValueError, match="processes: the pipeline must be plain data"):
         stream(x, y, pipeline=GEOMETRIC, processes=1)
+
+
+def test_workers_find_this_augkit_even_off_the_default_path(monkeypatch):
+    home = os.path.dirname(os.path.dirname(os.path.abspath(stream_procs.__file__)))
+    monkeypatch.chdir(home)
+    assert "sys.path" not in stream_procs._worker_command()  # found from the folder
+    monkeypatch.chdir("/")
+    monkeypatch.setattr(site, "getsitepackages", lambda: [])
+    monkeypatch.setenv("PYTHONPATH", "")
+    command = stream_procs._worker_command()
+    assert f"sys.path.insert(0, {home!r})" in command
+    pool = WorkerPool(textured(4), GEOMETRIC, 0, 1, 4, (12, 12, 3), "uint8")
+    try:
+        assert pool(np.arange(4), 0).shape == (4, 12, 12, 3)
+    finally:
+        pool.close()

@@ -76,7 +76,7 @@ def test_stream_targets_equal_the_batch_call():
     assert np.array_equal(batch["masks"].numpy(), want["masks"])
     for got, expected in zip(batch["bboxes"], want["bboxes"]):
         np.testing.assert_allclose(got.numpy().reshape(-1, 4), expected, atol=1e-5)
-    # brightness precedes the rescale, so the cv side runs it all (stream_core.split_tail)
+    # brightness precedes the rescale, so the cv side runs it all (pipeline.split_tail)
     np.testing.assert_array_equal(batch["images"].numpy(), want["images"])
 
 
