@@ -53,7 +53,7 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
     if opts.processes:  # the whole pipeline, rescale included, runs in the workers
         from augkit.stream_procs import WorkerPool
 
-        head, tail, group = pipe, None, _group(batch, out_shape)
+        tail, group = None, _group(batch, out_shape)
         pool = WorkerPool(x, pipe, seed, opts.processes, batch * group, out_shape,
                           pool_dtype.name)
         pool_call = pool.caller()  # the data set owns the pool (finish, below)

@@ -262,7 +262,12 @@ class WorkerPool:
         with self._lock:
             self.blocks += 1
             number = self.blocks
-        return _Block(os.path.join(self.folder, f"block{number}"), self.block_bytes)
+        try:
+            return _Block(os.path.join(self.folder, f"block{number}"), self.block_bytes)
+        except OSError as exc:
+            raise WorkerError(f"processes: no room for output block {number} "
+                              f"({self.block_bytes} bytes) in {self.folder}: {exc}; free "
+                              f"space there, or use processes=None (threads)") from exc
 
     def close(self) -> None:
         """Stop the workers and remove the shared files (also done automatically)."""

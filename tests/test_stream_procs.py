@@ -197,3 +197,16 @@ def test_workers_find_this_augkit_even_off_the_default_path(monkeypatch):
         assert pool(np.arange(4), 0).shape == (4, 12, 12, 3)
     finally:
         pool.close()
+
+
+def test_a_full_shared_folder_is_named_not_a_crash(monkeypatch):
+    pool = WorkerPool(textured(8), GEOMETRIC, 0, 1, 4, (12, 12, 3), "uint8")
+    try:
+        def full(path, nbytes):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(stream_procs, "_shared_file", full)
+        with pytest.raises(WorkerError, match="no room for output block 1 .* in .*augkit-stream"):
+            pool(np.arange(4), 0)
+    finally:
+        pool.close()
