@@ -49,6 +49,7 @@ from augkit.stream_core import (
     Options,
     mixes,
     mixing_labels,
+    owning,
     split,
 )
 
@@ -243,13 +244,16 @@ def stream(
                              "each worker process")
         from augkit.stream_folder import folder_stream
 
-        return folder_stream(
-            folder, opts, image_size=image_size, color_mode=color_mode,
-            interpolation=check_interpolation(interpolation),
-            crop_to_aspect_ratio=_check_flag(crop_to_aspect_ratio, "crop_to_aspect_ratio"),
-            validation_split=validation_split, subset=subset, label_mode=label_mode,
-            class_names=class_names, follow_links=_check_flag(follow_links, "follow_links"),
-            on_error=on_error, max_pixels=max_pixels)
+        with owning() as keep:
+            ds = folder_stream(
+                folder, opts, image_size=image_size, color_mode=color_mode,
+                interpolation=check_interpolation(interpolation),
+                crop_to_aspect_ratio=_check_flag(crop_to_aspect_ratio, "crop_to_aspect_ratio"),
+                validation_split=validation_split, subset=subset, label_mode=label_mode,
+                class_names=class_names, follow_links=_check_flag(follow_links, "follow_links"),
+                on_error=on_error, max_pixels=max_pixels)
+        ds._augkit_owned = keep  # the Python functions its graph calls (stream_core.owning)
+        return ds
     x, y, class_names = _as_arrays(source, labels, shards)
     if label_mode not in ("auto", None):
         raise ValueError(f"label_mode: got {label_mode!r}; for array sources allowed: 'auto' "
@@ -273,17 +277,19 @@ def stream(
     if label_mode is None:
         y = None
     y = mixing_labels(pipe, y)  # a pipeline that mixes needs (and mixes) one-hot/soft labels
-    if targets:
-        from augkit.stream_targets import check_targets, target_stream
+    with owning() as keep:
+        if targets:
+            from augkit.stream_targets import check_targets, target_stream
 
-        ds = target_stream(x, y, check_targets(targets, x, pipe), items, opts, service,
-                           service_job_name)
-    elif isinstance(x, ShardArray):
-        from augkit.stream_shards import shard_stream
+            ds = target_stream(x, y, check_targets(targets, x, pipe), items, opts, service,
+                               service_job_name)
+        elif isinstance(x, ShardArray):
+            from augkit.stream_shards import shard_stream
 
-        ds = shard_stream(x, y, items, opts)
-    else:
-        ds = array_stream(x, y, items, opts, service, service_job_name)
+            ds = shard_stream(x, y, items, opts)
+        else:
+            ds = array_stream(x, y, items, opts, service, service_job_name)
+    ds._augkit_owned = keep
     if class_names is not None:
         ds.class_names = class_names
     ds.num_items = len(items)

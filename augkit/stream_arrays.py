@@ -22,6 +22,7 @@ from augkit.stream_core import (
     finish,
     index_batches,
     mixes,
+    numpy_function,
 )
 
 # -- grouping -------------------------------------------------------------------------------------
@@ -48,7 +49,7 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
     pipe, seed = opts.pipeline, opts.seed
     head, tail = split_tail(pipe) if x_t is None else (None, None)
     mixing = mixes(pipe)  # labels go through the pipeline, one batch per call
-    pool = pool_call = None
+    pool = None
     pool_dtype = tf.as_dtype(pipe.output_dtype(in_dtype) if pipe else in_dtype)
     if opts.processes:  # the whole pipeline, rescale included, runs in the workers
         from augkit.stream_procs import WorkerPool
@@ -56,7 +57,6 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
         tail, group = None, _group(batch, out_shape)
         pool = WorkerPool(x, pipe, seed, opts.processes, batch * group, out_shape,
                           pool_dtype.name)
-        pool_call = pool.caller()  # the data set owns the pool (finish, below)
 
     def cv_images(idx: np.ndarray, epoch: np.ndarray) -> np.ndarray:
         if head is None:
@@ -96,8 +96,8 @@ def array_stream(x: np.ndarray, y: np.ndarray | None, items: np.ndarray, opts: O
             labels = tf.ensure_shape(labels, (chunk_dim, *y.shape[1:]))
             if tail is not None:
                 images, _ = tail.apply(images, seed=seed, backend="tf", index=idx, epoch=epoch)
-        elif pool_call is not None:
-            images = tf.numpy_function(pool_call, [idx, epoch], pool_dtype, stateful=False)
+        elif pool is not None:
+            images = numpy_function(pool, [idx, epoch], pool_dtype)
             images = tf.ensure_shape(images, (chunk_dim, *out_shape))
         elif x_t is None:
             natural = head.output_dtype(in_dtype) if head else in_dtype

@@ -19,6 +19,10 @@ Array sources are built in :mod:`augkit.stream_arrays`, folder sources in
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,8 +124,7 @@ def epoch_items(n: int, epoch: tf.Tensor, opts: Options, graph_only: bool = Fals
     if graph_only:
         return order.epoch_order(n, opts.seed, epoch, xp="tf")
     seed = opts.seed
-    items = tf.numpy_function(lambda e: order.epoch_order(n, seed, int(e)), [epoch], tf.int64,
-                              stateful=False)
+    items = numpy_function(lambda e: order.epoch_order(n, seed, int(e)), [epoch], tf.int64)
     return tf.ensure_shape(items, (n,))
 
 
@@ -148,6 +151,48 @@ def index_batches(items: np.ndarray, opts: Options, steps: int, rows: int,
     return each_epoch(opts, one_epoch)
 
 
+#: The list that owns the Python functions of the data set being built (see :func:`owning`).
+_OWNER: ContextVar[list | None] = ContextVar("augkit_stream_owner", default=None)
+
+
+@contextmanager
+def owning() -> Iterator[list]:
+    """Collect the Python functions of the data set built inside, for the data set to own.
+
+    TensorFlow keeps every function given to ``tf.numpy_function`` in a data set built eagerly
+    until the process ends (it hangs them on the process-wide graph). A stream's functions hold
+    its arrays, open shard files or worker processes, which would live just as long: measured,
+    every shard stream kept its shards' file descriptors open for good. Inside this block
+    :func:`numpy_function` hands TensorFlow a stand-in that reaches the function through a
+    weak reference, and the list yielded holds the functions; :func:`augkit.stream` hangs the
+    list on the data set it returns (and every iterator keeps its data set alive).
+    """
+    keep: list = []
+    token = _OWNER.set(keep)
+    try:
+        yield keep
+    finally:
+        _OWNER.reset(token)
+
+
+def numpy_function(fn: Any, inputs: list[tf.Tensor], tout: Any, stateful: bool = False) -> Any:
+    """``tf.numpy_function``, with ``fn`` owned by the data set being built (:func:`owning`)."""
+    keep = _OWNER.get()
+    if keep is None:  # built outside augkit.stream: TensorFlow keeps fn, as usual
+        return tf.numpy_function(fn, inputs, tout, stateful=stateful)
+    keep.append(fn)
+    ref = weakref.ref(fn)
+
+    def call(*args: np.ndarray) -> Any:
+        target = ref()
+        if target is None:
+            raise RuntimeError("augkit.stream: this data set was garbage collected while its "
+                               "graph still runs; keep a reference to the stream")
+        return target(*args)
+
+    return tf.numpy_function(call, inputs, tout, stateful=stateful)
+
+
 def cv_call(fn: Any, inputs: list[tf.Tensor], tout: Any) -> Any:
     """``tf.numpy_function(fn, inputs, tout)`` with ``fn``'s cv kernels on the calling thread.
 
@@ -160,7 +205,7 @@ def cv_call(fn: Any, inputs: list[tf.Tensor], tout: Any) -> Any:
         with serial():
             return fn(*args)
 
-    return tf.numpy_function(run, inputs, tout, stateful=False)
+    return numpy_function(run, inputs, tout)
 
 
 def augment_batch(images: tf.Tensor, index: tf.Tensor, epoch: tf.Tensor, opts: Options,

@@ -30,6 +30,7 @@ from augkit.stream_core import (
     epoch_items,
     finish,
     mixing_label_mode,
+    numpy_function,
     split,
 )
 
@@ -74,7 +75,7 @@ def folder_stream(folder: FileSource | str | os.PathLike, opts: Options, *,
     skip = on_error == "skip"
 
     def decode(item: tf.Tensor) -> Any:
-        image, ok = tf.numpy_function(decoder, [item], (tf.uint8, tf.bool), stateful=False)
+        image, ok = numpy_function(decoder, [item], (tf.uint8, tf.bool))
         image = tf.ensure_shape(image, (*size, channels))
         return image, tf.ensure_shape(ok, ()), item
 

@@ -235,25 +235,6 @@ class WorkerPool:
         weakref.finalize(out, self._free.append, block)  # back when TensorFlow lets go
         return out
 
-    def caller(self) -> Any:
-        """A function that calls this pool through a weak reference.
-
-        For ``tf.numpy_function``: TensorFlow keeps every function given to it in a data
-        set's graph until the process ends (it hangs them on the outermost, global graph), so
-        the function must not keep the pool — its processes and shared files — alive. The
-        data set owns the pool instead (and every iterator keeps its data set).
-        """
-        ref = weakref.ref(self)
-
-        def call(rows: np.ndarray, epoch: Any) -> np.ndarray:
-            pool = ref()
-            if pool is None:
-                raise WorkerError("this stream's worker processes are closed (its data set "
-                                  "was released); make the stream again")
-            return pool(rows, epoch)
-
-        return call
-
     def _take_block(self) -> _Block:
         try:
             return self._free.pop()

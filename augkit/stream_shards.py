@@ -27,6 +27,7 @@ from augkit.stream_core import (
     augment_batch,
     finish,
     index_batches,
+    numpy_function,
 )
 
 __all__ = ["shard_stream"]
@@ -44,7 +45,7 @@ def shard_stream(x: ShardArray, y: np.ndarray | None, items: np.ndarray,
     y_t = tf.constant(y) if y is not None else None
 
     def batch_at(idx: tf.Tensor, epoch: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
-        images = tf.numpy_function(x.read, [idx], tf.as_dtype(in_dtype), stateful=False)
+        images = numpy_function(x.read, [idx], tf.as_dtype(in_dtype))
         images = tf.ensure_shape(images, (None, *x.shape[1:]))
         labels = tf.gather(y_t, idx) if y_t is not None else None
         images, labels = augment_batch(images, idx, epoch, opts, in_dtype, out_shape, labels)
