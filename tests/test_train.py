@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -231,6 +232,49 @@ def test_plugin_train_hook_gets_the_streams_and_its_options(tmp_path, digits16, 
 
 
 # -- the pieces -----------------------------------------------------------------------------------
+def test_processes_augment_the_training_stream_in_workers(tmp_path, digits16, monkeypatch):
+    seen = {}
+
+    def build(num_classes, input_shape=None):
+        import keras
+
+        inputs = keras.Input(input_shape)
+        x = keras.layers.GlobalAveragePooling2D()(inputs)
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+    def fit(model, train_ds, val_ds, *, epochs, callbacks=()):
+        seen.update(workers=len(train_ds.worker_pool.workers), val=val_ds.worker_pool)
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        return model.fit(train_ds, epochs=epochs, verbose=0).history
+
+    spec = augkit.models.InputSpec(image_size=None, channels=None, value_range=(0.0, 1.0))
+    fake = augkit.models.Plugin("fake", "a test plugin", spec, build, train=fit)
+    monkeypatch.setattr(augkit.models, "get", lambda name: fake)
+    result = train(model="fake", data=digits16, pipeline=augmenting(), epochs=1, out=tmp_path,
+                   processes=2)
+    assert seen == {"workers": 2, "val": None}  # validation images are only rescaled: threads
+    assert np.isfinite(result.history["loss"]).all()
+
+
+def test_cli_processes_reach_train(tmp_path, monkeypatch):
+    import augkit.train as train_module
+
+    got = {}
+
+    def fake_train(**kwargs):
+        got.update(kwargs)
+        return SimpleNamespace(history={}, model_path=tmp_path / "m.keras",
+                               history_path=tmp_path / "h.json", curves_path=tmp_path / "c.png")
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    result = _cli("--model", "bncnn", "--data", "digits", "--epochs", "1", "--out",
+                  str(tmp_path), "--processes", "3")
+    assert result.exit_code == 0, result.output
+    assert got["processes"] == 3
+    assert _cli("--model", "bncnn", "--data", "digits", "--epochs", "1", "--out",
+                str(tmp_path), "--processes", "0").exit_code == 2
+
+
 def test_validation_pipeline_keeps_value_ops_in_order():
     pipe = augkit.Pipeline([augkit.ops.Rotate(angle_range=(-20, 20)),
                             augkit.ops.Rescale(scale=1 / 255),
