@@ -48,7 +48,8 @@ from augkit.errors import InputError
 #: Room left free in a shared-memory folder beyond what a pool needs.
 SHM_MARGIN = 64 << 20
 _PREFIX = "augkit-stream-"
-_START_TIMEOUT = 120.0  # seconds a worker may take to import augkit and map the images
+#: Seconds the workers may take to start (import augkit, map the images).
+START_TIMEOUT = 120.0
 
 
 class WorkerError(RuntimeError):
@@ -92,7 +93,7 @@ def _remove_stale(base: str) -> None:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill(pid, 0) would end pid
         return True
     try:
         os.kill(pid, 0)
@@ -120,8 +121,9 @@ def _worker_command() -> str:
     import site
 
     home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    searched = {os.path.abspath(p) for p in (os.getcwd(), *site.getsitepackages(),
-                                             site.getusersitepackages())}
+    folders = [os.getcwd(), *getattr(site, "getsitepackages", list)(),
+               getattr(site, "getusersitepackages", str)()]
+    searched = {os.path.abspath(p) for p in folders if p}
     searched.update(os.path.abspath(p) for p in
                     os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
     path = "" if home in searched else f"import sys; sys.path.insert(0, {home!r}); "
@@ -202,12 +204,24 @@ class WorkerPool:
             del target
             self.workers.extend(_Worker(i) for i in range(count))
             init = ("init", spec, source, tuple(x.shape), x.dtype.str, seed)
-            for worker in self.workers:
-                reply = worker.ask(init)
-                if reply[0] != "ready":
-                    raise WorkerError(f"augkit.stream worker process {worker.number} could "
-                                      f"not start: {reply[1]}") from reply[1]
-                self._idle.put(worker)
+            # a worker that hangs while starting is killed, so that this fails, not waits
+            watchdog = threading.Timer(START_TIMEOUT, _kill, (self.workers,))
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                for worker in self.workers:
+                    reply = worker.ask(init)
+                    if reply[0] != "ready":
+                        raise WorkerError(f"augkit.stream worker process {worker.number} "
+                                          f"could not start: {reply[1]}") from reply[1]
+                    self._idle.put(worker)
+            except WorkerError as exc:
+                if watchdog.finished.is_set():
+                    raise WorkerError(f"augkit.stream worker processes did not start within "
+                                      f"{START_TIMEOUT:g} s; {exc}") from exc
+                raise
+            finally:
+                watchdog.cancel()
         except BaseException:
             self.close()
             raise
@@ -254,6 +268,12 @@ class WorkerPool:
         """Stop the workers and remove the shared files (also done automatically)."""
         self._broken = self._broken or "this stream's worker processes were closed"
         self._closer()
+
+
+def _kill(workers: list[_Worker]) -> None:
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            worker.proc.kill()
 
 
 def _close(workers: list[_Worker], folder: str) -> None:

@@ -210,3 +210,23 @@ def test_a_full_shared_folder_is_named_not_a_crash(monkeypatch):
             pool(np.arange(4), 0)
     finally:
         pool.close()
+
+
+def test_workers_that_hang_while_starting_are_killed(monkeypatch):
+    monkeypatch.setattr(stream_procs, "START_TIMEOUT", 0.5)
+    monkeypatch.setattr(stream_procs, "_worker_command",
+                        lambda: "import time; time.sleep(60)")  # never answers
+    before = mine()
+    with pytest.raises(WorkerError, match="did not start within 0.5 s"):
+        WorkerPool(textured(4), GEOMETRIC, 0, 2, 4, (12, 12, 3), "uint8")
+    assert mine() == before  # and its shared folder is gone
+
+
+def mine() -> set[str]:
+    """This process's shared folders, wherever pools put them."""
+    found = set()
+    for base in ("/dev/shm", stream_procs.tempfile.gettempdir()):
+        if os.path.isdir(base):
+            found.update(os.path.join(base, n) for n in os.listdir(base)
+                         if n.startswith(f"{stream_procs._PREFIX}{os.getpid()}-"))
+    return found
