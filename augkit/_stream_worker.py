@@ -44,6 +44,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     """Answer requests until ``requests`` ends."""
     import numpy as np
 
+    from augkit.kernels.cv import NP
     from augkit.kernels.cv_threads import serial
     from augkit.pipeline import Pipeline, split_tail
 
@@ -77,12 +78,9 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
                     blocks[path] = _map(path, True)
                 dtype = np.dtype(np.float32) if scales else out.dtype
                 block = np.ndarray(out.shape, dtype, buffer=blocks[path])
-                if scales:  # as the rescale kernel computes it (kernels.cv.NP.scale_values)
+                if scales:  # the rescale kernel's arithmetic, into the block
                     for scale, offset in scales:
-                        np.multiply(out, np.float32(scale), out=block, dtype=np.float32)
-                        if offset:
-                            block += np.float32(offset)
-                        out = block
+                        out = NP.scale_values(out, scale, offset, out=block)
                 else:
                     block[...] = out
                 _reply(replies, ("done", block.shape, block.dtype.str))

@@ -169,3 +169,24 @@ def test_take_rows_is_fancy_indexing_into_aligned_memory(n, k, seed):
     for bad in (-1, n):  # never clipped to a wrong row
         with pytest.raises(IndexError, match="outside"):
             kcv.take_rows(x, np.r_[rows, bad])
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from(["uint8", "uint16", "float32", "float64"]),
+       scale=st.floats(-1e3, 1e3, allow_nan=False, width=32),
+       offset=st.sampled_from([0.0, -1.0, 0.5, 123.25]), seed=st.integers(0, 2**16),
+       into=st.booleans())
+def test_scale_values_is_one_casting_multiply_then_offset(dtype, scale, offset, seed, into):
+    """Converting first and multiplying in place (faster) gives the very values of numpy's
+    casting multiply, with or without a given output."""
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(0, 256, (3, 5, 7, 3)) if dtype.startswith("uint")
+         else rng.normal(0, 100, (3, 5, 7, 3))).astype(dtype)
+    expected = np.multiply(x, np.float32(scale), dtype=np.float32)
+    if offset:
+        expected += np.float32(offset)
+    out = np.full(x.shape, np.nan, np.float32) if into else None
+    got = kcv.NP.scale_values(x, scale, offset, out=out)
+    assert got.dtype == np.float32 and (not into or got is out)
+    np.testing.assert_array_equal(got, expected)
+    assert x.dtype == np.dtype(dtype)  # the input is left alone

@@ -102,9 +102,16 @@ class _NumpyMath:
         return _matmul3(a, b)
 
     @staticmethod
-    def scale_values(x: Any, scale: float, offset: float) -> np.ndarray:
-        """``x * scale + offset`` as float32 in one pass (plus one in place for the offset)."""
-        out = np.multiply(x, np.float32(scale), dtype=np.float32)
+    def scale_values(x: Any, scale: float, offset: float,
+                     out: np.ndarray | None = None) -> np.ndarray:
+        """``x * scale + offset`` as float32 (into ``out`` when given): one conversion, then in
+        place. The same values as one casting ``np.multiply(x, scale, dtype=float32)``, which
+        runs through a small buffer: measured 1.6x slower at 32 and 224 px."""
+        if out is None:
+            out = np.asarray(x).astype(np.float32)
+        else:
+            np.copyto(out, x, casting="unsafe")
+        np.multiply(out, np.float32(scale), out=out)
         if offset:
             out += np.float32(offset)
         return out
@@ -303,11 +310,11 @@ def warp(x: np.ndarray, inv: np.ndarray, out_size: tuple[int, int], *, fill_mode
                     cv2.cvtColor(dst4, cv2.COLOR_RGBA2RGB, dst=out[i])
                 else:
                     cv2.cvtColor(dst4, cv2.COLOR_RGBA2RGB, dst=tmp)
-                    out[i] = NP.scale_values(tmp, *scale)
+                    NP.scale_values(tmp, *scale, out=out[i])
             elif scale is not None:
                 cv2.warpAffine(x[i], mats[i], (ow, oh), dst=tmp, flags=inter,
                                borderMode=border, borderValue=value)
-                out[i] = NP.scale_values(tmp, *scale)
+                NP.scale_values(tmp, *scale, out=out[i])
             else:  # one channel: OpenCV hands back (H, W)
                 res = cv2.warpAffine(x[i], mats[i], (ow, oh), flags=inter, borderMode=border,
                                      borderValue=value)
