@@ -5,7 +5,8 @@ The seed pipeline (rotation 15 deg, width/height shift 0.1, zoom 0.1, horizontal
 rescale 1/255) is run in one process, on the same uint8 images, by
 
 * ``augkit.stream`` -- the default backend, and ``backend="cv"`` / ``backend="tf"`` side by side
-  (the numbers that chose the default);
+  (the numbers that chose the default), and ``processes=<cores>`` (worker processes; every
+  target is printed for it too);
 * ``augkit.ImageDataGenerator.flow`` -- the drop-in, drained by indexing;
 * Keras' legacy ``ImageDataGenerator.flow`` (needs scipy), drained by indexing;
 * Keras 3 preprocessing layers mapped over batches in ``tf.data`` (``num_parallel_calls=AUTOTUNE``);
