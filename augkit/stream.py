@@ -227,7 +227,7 @@ def stream(
     folder, shards = _as_folder(source)
     if processes is not None and (folder is not None or shards is not None or targets):
         got = "targets" if targets else "a folder" if folder is not None else "shards"
-        raise ValueError(f"processes: worker processes take an array source without masks, "
+        raise InputError(f"processes: worker processes take an array source without masks, "
                          f"boxes or keypoints; got {got} (use processes=None: threads)")
     if folder is not None and targets:
         raise ValueError(f"{next(iter(targets))}: masks, boxes and keypoints need an array "
@@ -349,7 +349,7 @@ def _check_processes(backend: str, pipeline: Pipeline | None, service: Any) -> N
         raise ValueError("processes: worker processes run the cv backend; use backend='cv' "
                          "(or None) without service")
     if mixes(pipeline):
-        raise ValueError("processes: a pipeline that mixes labels (mixup, cutmix) runs in "
+        raise InputError("processes: a pipeline that mixes labels (mixup, cutmix) runs in "
                          "threads; use processes=None")
     if pipeline is not None:
         try:
@@ -357,7 +357,7 @@ def _check_processes(backend: str, pipeline: Pipeline | None, service: Any) -> N
         except Exception:  # noqa: BLE001 - any failure means: not data
             same = False
         if not same:
-            raise ValueError("processes: the pipeline must be plain data (its dict form "
+            raise InputError("processes: the pipeline must be plain data (its dict form "
                              "rebuilds it) to be sent to worker processes; use processes=None")
 
 

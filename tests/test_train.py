@@ -275,6 +275,18 @@ def test_cli_processes_reach_train(tmp_path, monkeypatch):
                 str(tmp_path), "--processes", "0").exit_code == 2
 
 
+def test_cli_processes_on_a_folder_is_one_line_exit_2(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "data" / name / "0.png")
+    result = _cli("--model", "bncnn", "--data", str(tmp_path / "data"), "--epochs", "1",
+                  "--out", str(tmp_path / "out"), "--processes", "2")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("augkit: error: processes: worker processes take an "
+                                     "array source without masks, boxes or keypoints; got a "
+                                     "folder (use processes=None: threads)")
+
+
 def test_validation_pipeline_keeps_value_ops_in_order():
     pipe = augkit.Pipeline([augkit.ops.Rotate(angle_range=(-20, 20)),
                             augkit.ops.Rescale(scale=1 / 255),
